@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo`, then `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo run test bench check-config clean
+
+venv: $(STAMP)
+
+# Re-run the install only when the dependency files change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+demo: venv
+	$(PY) -m monitor.demo
+
+run: venv
+	$(VENV)/bin/monitor --config config/monitor.yaml run
+
+check-config: venv
+	$(VENV)/bin/monitor --config config/monitor.yaml check-config
+
+test: venv
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: venv
+	$(PY) benchmarks/detection.py
+	$(PY) benchmarks/matcher_speed.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,314 @@
+"""The `monitor` command: parses arguments, calls the package, prints, sets exit codes.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad config. Anything a
+user can cause ends in one clear line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from monitor.config import ConfigError, Settings, config_path_from, load_settings, secrets_of, world_readable_warning
+from monitor.logs import configure_logging, redact
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + exits 2; keep it to one line
+        self.exit(EXIT_USAGE, f"monitor: {message} (see monitor --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="monitor", description="Watch news feeds for tracked entities and alert on Telegram.")
+    parser.add_argument("--config", help="monitor.yaml (default: $MONITOR_CONFIG, else config/monitor.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run the service until SIGTERM/SIGINT")
+    run.add_argument("--once", action="store_true", help="one cycle over all feeds, deliver, exit")
+
+    commands.add_parser("check-config", help="validate monitor.yaml and watchlist.yaml")
+
+    match = commands.add_parser("match", help="match files or stdin against the watchlist")
+    match.add_argument("paths", nargs="*", metavar="PATH", help="text or .html files; '-' or none: stdin")
+    match.add_argument("--json", action="store_true", help="one JSON object per input, per line")
+    match.add_argument("--explain", action="store_true", help="show which alias, variant and context rule fired")
+
+    recent = commands.add_parser("recent", help="the latest matching items")
+    recent.add_argument("--limit", type=int, default=20)
+    recent.add_argument("--entity", help="only items matching this entity id")
+    recent.add_argument("--json", action="store_true")
+
+    search = commands.add_parser("search", help="stored items containing QUERY")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=50)
+    search.add_argument("--json", action="store_true")
+
+    stats = commands.add_parser("stats", help="feeds, entities and alerts at a glance")
+    stats.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    path = config_path_from(args.config)
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    redact.set_secrets(secrets_of(settings.config))
+    handler = _COMMANDS[args.command]
+    try:
+        return handler(settings, args)
+    except KeyboardInterrupt:
+        return EXIT_RUNTIME
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
+        print(redact(f"monitor: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+def _cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    config = settings.config
+    for warning in filter(None, [world_readable_warning(settings.config_path)]):
+        if config.telegram.token:
+            print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"{settings.config_path}: ok ({len(config.feeds)} feeds, "
+        f"{len(settings.watchlist.entities)} entities from {settings.watchlist_path.name})"
+    )
+    return EXIT_OK
+
+
+def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.service import Monitor
+
+    configure_logging(settings.config.service.log_format)
+    if settings.config.telegram.token and (warning := world_readable_warning(settings.config_path)):
+        print(f"warning: {warning}", file=sys.stderr)
+
+    async def go() -> int:
+        monitor = Monitor(settings)
+        try:
+            if args.once:
+                report = await monitor.run_once()
+                _print_cycle(report)
+                return EXIT_OK
+            await monitor.run_forever()
+            return EXIT_OK
+        finally:
+            await monitor.aclose()
+
+    return asyncio.run(go())
+
+
+def _print_cycle(report) -> None:
+    console = Console(stderr=True)
+    if report.new_items == 0:
+        console.print(f"Nothing new in {len(report.outcomes)} feed(s).")
+    else:
+        console.print(
+            f"{report.new_items} new item(s), {report.alerts_queued} alert(s) queued, "
+            f"{report.delivered} delivered, from {len(report.outcomes)} feed(s)."
+        )
+    for failed in report.failed_feeds:
+        console.print(f"[red]feed failed[/red] {failed.feed_url}: {failed.error}", markup=True, highlight=False)
+
+
+def _read_inputs(paths: list[str]) -> list[tuple[str, str]]:
+    from monitor.extract import extract_text
+
+    inputs = []
+    for name in paths or ["-"]:
+        if name == "-":
+            inputs.append(("-", sys.stdin.read()))
+            continue
+        path = Path(name)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise _UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+        if path.suffix.lower() in (".html", ".htm"):
+            text = extract_text(raw, None, max_chars=10_000_000) or ""
+        else:
+            text = raw.decode("utf-8", errors="replace")
+        inputs.append((name, text))
+    return inputs
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _cmd_match(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.match import Matcher
+
+    matcher = Matcher.from_watchlist(settings.watchlist)
+    try:
+        inputs = _read_inputs(args.paths)
+    except _UsageError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    console = Console()
+    for name, text in inputs:
+        found = matcher.match(text)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "input": name,
+                        "entities": [
+                            {
+                                "id": m.entity_id,
+                                "name": m.name,
+                                "mentions": [{"text": x.text, "start": x.start, "end": x.end} for x in m.mentions],
+                            }
+                            for m in found
+                        ],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+            continue
+        if not found:
+            console.print(f"{name}: no tracked entities", highlight=False)
+        for m in found:
+            spellings = ", ".join(sorted({x.text for x in m.mentions}))
+            console.print(f"{name}: [bold]{m.name}[/bold] ({m.entity_id}) x{len(m.mentions)}: {spellings}", highlight=False)
+        if args.explain:
+            for line in matcher.explain(text):
+                console.print(f"  {line}", highlight=False, markup=False)
+    return EXIT_OK
+
+
+def _store(settings: Settings):
+    from monitor.store import Store
+
+    return Store(settings.config.storage.url)
+
+
+def _items_table(title: str, found) -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in ("when (UTC)", "feed", "title", "entities", "link"):
+        table.add_column(column, overflow="fold")
+    for item in found:
+        when = (item.published_at or item.fetched_at).strftime("%Y-%m-%d %H:%M")
+        table.add_row(when, item.feed, item.title, ", ".join(item.entities), item.url or "")
+    return table
+
+
+def _items_json(found) -> None:
+    for item in found:
+        print(
+            json.dumps(
+                {
+                    "title": item.title,
+                    "url": item.url,
+                    "feed": item.feed,
+                    "published": item.published_at.isoformat() if item.published_at else None,
+                    "found": item.fetched_at.isoformat(),
+                    "entities": item.entities,
+                },
+                ensure_ascii=False,
+            )
+        )
+
+
+def _cmd_recent(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.store import reports
+
+    found = reports.recent(_store(settings), limit=args.limit, entity_id=args.entity)
+    if args.json:
+        _items_json(found)
+    elif not found:
+        print("No matching items stored yet.")
+    else:
+        Console().print(_items_table("Recent matches", found))
+    return EXIT_OK
+
+
+def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.store import reports
+
+    found = reports.search(_store(settings), args.query, limit=args.limit)
+    if args.json:
+        _items_json(found)
+    elif not found:
+        print(f"Nothing stored contains {args.query!r}.")
+    else:
+        Console().print(_items_table(f"Items containing {args.query!r}", found))
+    return EXIT_OK
+
+
+def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.store import reports
+
+    result = reports.stats(_store(settings))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "feeds": [
+                        {
+                            "url": f.url,
+                            "name": f.name,
+                            "last_poll": f.last_polled_at.isoformat() if f.last_polled_at else None,
+                            "status": f.last_status,
+                            "error": f.last_error,
+                            "error_streak": f.error_streak,
+                            "broken": f.broken,
+                            "items": f.items,
+                            "matched_items": f.matched_items,
+                        }
+                        for f in result.feeds
+                    ],
+                    "entities": {k: {"24h": d, "7d": w} for k, (d, w) in result.entity_counts.items()},
+                    "alerts": result.alerts_by_status,
+                    "failed_alerts": [{"chat": c, "reason": r} for c, r in result.failed_alerts],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return EXIT_OK
+    console = Console()
+    feeds = Table(title="Feeds")
+    for column in ("feed", "last poll (UTC)", "status", "error streak", "items", "matched"):
+        feeds.add_column(column, overflow="fold")
+    for f in result.feeds:
+        status = (f.last_status or "never polled") + (" (broken)" if f.broken else "")
+        if f.last_error:
+            status += f": {f.last_error}"
+        when = f.last_polled_at.strftime("%Y-%m-%d %H:%M") if f.last_polled_at else "-"
+        feeds.add_row(f.name or f.url, when, status, str(f.error_streak), str(f.items), str(f.matched_items))
+    console.print(feeds)
+    entities = Table(title="Entities (items matched)")
+    for column in ("entity", "24 h", "7 d"):
+        entities.add_column(column)
+    names = {e.id: e.name for e in settings.watchlist.entities}
+    for entity_id, (day, week) in sorted(result.entity_counts.items(), key=lambda kv: -kv[1][1]):
+        entities.add_row(f"{names.get(entity_id, entity_id)} ({entity_id})", str(day), str(week))
+    console.print(entities)
+    alerts = ", ".join(f"{status}: {n}" for status, n in sorted(result.alerts_by_status.items())) or "none"
+    console.print(f"Alerts: {alerts}", highlight=False)
+    for chat, reason in result.failed_alerts:
+        console.print(f"  failed to {chat}: {reason}", highlight=False, markup=False)
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "check-config": _cmd_check_config,
+    "match": _cmd_match,
+    "recent": _cmd_recent,
+    "search": _cmd_search,
+    "stats": _cmd_stats,
+}

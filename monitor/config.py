@@ -1,0 +1,221 @@
+"""monitor.yaml: typed, validated once at load; the rest of the code gets `Settings`."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from monitor.watchlist import Watchlist, load_watchlist
+from monitor.yamlfile import ConfigError, ConfigProblem, load_model
+
+DEFAULT_CONFIG = Path("config/monitor.yaml")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> float:
+    """'90s', '10m', '1h30m', '2d' or a bare number of seconds -> seconds (float)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 10m, 1h")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            seconds = float(text)
+        else:
+            parts = _DURATION_PART.findall(text)
+            if not parts or _DURATION_PART.sub("", text).strip():
+                raise ValueError("expected a duration like 90s, 10m, 1h")
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise ValueError("expected a duration like 90s, 10m, 1h")
+    if seconds <= 0:
+        raise ValueError("expected a positive duration like 90s, 10m, 1h")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(_Strict):
+    url: str = "sqlite:///../var/monitor.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str, info: ValidationInfo) -> str:
+        if not url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("expected sqlite:///path or postgresql://user@host/db")
+        if url.startswith("postgres:"):
+            url = "postgresql" + url[len("postgres") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        base = (info.context or {}).get("base_dir")
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and base is not None:
+            relative = url[len("sqlite:///") :]
+            if relative and relative != ":memory:":
+                url = "sqlite:///" + str((Path(base) / relative).resolve())
+        return url
+
+
+class TelegramConfig(_Strict):
+    token: str = ""
+    channel: str = ""
+    api_base_url: str = "https://api.telegram.org/bot"
+    admins: list[int] = Field(default_factory=list)
+    link_preview: bool = False
+    # Long polling for subscriber commands; off: alerts only, no /subscribe.
+    commands: bool = True
+
+    @model_validator(mode="after")
+    def _channel_needed_with_token(self) -> "TelegramConfig":
+        if self.token and not self.channel:
+            raise ValueError("channel: required when a token is set (chat id or @username)")
+        return self
+
+
+class FetchConfig(_Strict):
+    allow_private_networks: bool = False
+    allowed_networks: list[str] = Field(default_factory=list)
+    user_agent: str = "iraq-watch-monitor/0.1 (+https://github.com/iraq-watch/monitor)"
+    connect_timeout: Duration = 10.0
+    read_timeout: Duration = 20.0
+    total_timeout: Duration = 60.0
+    max_body_bytes: int = Field(default=15 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    max_items_per_feed: int = Field(default=200, gt=0)
+    max_text_chars: int = Field(default=200_000, gt=0)
+    fetch_pages: bool = True
+    concurrency: int = Field(default=16, gt=0)
+    per_host_concurrency: int = Field(default=2, gt=0)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _cidrs(cls, networks: list[str]) -> list[str]:
+        for net in networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"not a network in CIDR form: {net!r} (e.g. 127.0.0.0/8)") from None
+        return networks
+
+
+class DefaultsConfig(_Strict):
+    interval: Duration = 600.0
+    # First poll of a feed stores what it finds but alerts only on entries this recent.
+    backfill: Duration = 86400.0
+
+
+class FeedConfig(_Strict):
+    url: str
+    name: str = ""
+    interval: Duration | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
+            raise ValueError("expected an http:// or https:// URL")
+        return url
+
+
+class ServiceConfig(_Strict):
+    health_host: str = "127.0.0.1"
+    health_port: int | None = Field(default=None, ge=0, le=65535)
+    reload_check: Duration = 5.0
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+
+
+class MonitorConfig(_Strict):
+    storage: StorageConfig = StorageConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    watchlist: str = "watchlist.yaml"
+    fetch: FetchConfig = FetchConfig()
+    defaults: DefaultsConfig = DefaultsConfig()
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    service: ServiceConfig = ServiceConfig()
+
+    @model_validator(mode="after")
+    def _unique_feed_urls(self) -> "MonitorConfig":
+        seen: set[str] = set()
+        for feed in self.feeds:
+            if feed.url in seen:
+                raise ValueError(f"feeds: {feed.url} is listed twice")
+            seen.add(feed.url)
+        return self
+
+    def feed_interval(self, feed: FeedConfig) -> float:
+        return feed.interval or self.defaults.interval
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs, validated: the config, its file, the watchlist."""
+
+    config: MonitorConfig
+    config_path: Path
+    watchlist: Watchlist
+    watchlist_path: Path
+
+
+def config_path_from(cli_value: str | None) -> Path:
+    if cli_value:
+        return Path(cli_value)
+    env = os.environ.get("MONITOR_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_settings(path: Path) -> Settings:
+    """Load monitor.yaml and the watchlist it names; ConfigError lists every problem."""
+    config = load_model(MonitorConfig, path, context={"base_dir": path.parent})
+    watchlist_path = (path.parent / config.watchlist).resolve()
+    watchlist = load_watchlist(watchlist_path)
+    return Settings(config, path, watchlist, watchlist_path)
+
+
+def secrets_of(config: MonitorConfig) -> list[str]:
+    """Values that must never appear in logs or errors."""
+    from sqlalchemy.engine import make_url
+
+    found = [config.telegram.token] if config.telegram.token else []
+    try:
+        password = make_url(config.storage.url).password
+    except Exception:  # noqa: BLE001 - a URL we cannot parse has no password to hide
+        password = None
+    if password:
+        found.append(str(password))
+    return found
+
+
+def world_readable_warning(path: Path) -> str | None:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o004:
+        return f"{path} is readable by every user; it may hold secrets (chmod o-r {path})"
+    return None
+
+
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "FeedConfig",
+    "MonitorConfig",
+    "Settings",
+    "config_path_from",
+    "load_settings",
+    "parse_duration",
+]

@@ -1,0 +1,237 @@
+"""One feed poll, end to end: fetch -> parse -> extract -> match -> store + enqueue.
+
+Every failure here is about one feed or one item; it becomes a log line and a
+status on the feed, never an exception that stops the other feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from monitor import identity
+from monitor.config import FeedConfig, Settings
+from monitor.extract import best_text, extract_text_async
+from monitor.feeds import FeedEntry, parse_feed
+from monitor.fetch import FetchError, Fetcher, HTTPStatusError
+from monitor.logs import get_logger
+from monitor.match import EntityMatch, Matcher
+from monitor.notify.console import CONSOLE_CHAT
+from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around
+from monitor.store import FeedState, FoundMention, NewItem, QueuedAlert, Store, utcnow
+
+log = get_logger("monitor.pipeline")
+
+FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
+# Shorter bodies make hash collisions between different stories likely (e.g. "Live updates").
+MIN_HASHED_CHARS = 200
+
+
+@dataclass
+class Runtime:
+    """What a poll reads and a reload swaps: settings and the matcher built from them."""
+
+    settings: Settings
+    matcher: Matcher
+
+    @property
+    def alert_chat(self) -> str:
+        telegram = self.settings.config.telegram
+        return telegram.channel if telegram.token else CONSOLE_CHAT
+
+
+@dataclass
+class PollOutcome:
+    feed_url: str
+    status: str  # ok, not_modified, or a FetchError kind / "parse_error"
+    entries: int = 0
+    new_items: int = 0
+    matched_items: int = 0
+    alerts_queued: int = 0
+    duration: float = 0.0
+    error: str | None = None
+    retry_after: float | None = None
+    feed_state: FeedState | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+async def poll_feed(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig) -> PollOutcome:
+    started = time.monotonic()
+    outcome = await _poll(runtime, store, fetcher, feed)
+    outcome.duration = time.monotonic() - started
+    log.info(
+        "poll",
+        feed=feed.url,
+        status=outcome.status,
+        entries=outcome.entries,
+        new=outcome.new_items,
+        matched=outcome.matched_items,
+        alerts=outcome.alerts_queued,
+        duration=round(outcome.duration, 3),
+        **({"error": outcome.error} if outcome.error else {}),
+    )
+    for problem in outcome.problems:
+        log.warning("feed_problem", feed=feed.url, problem=problem)
+    return outcome
+
+
+async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig) -> PollOutcome:
+    config = runtime.settings.config
+    state = await asyncio.to_thread(store.ensure_feed, feed.url, feed.name or feed.url)
+    broken_after = timedelta(seconds=max(config.feed_interval(feed) * 6, 3600))
+    try:
+        response = await fetcher.get(
+            feed.url, etag=state.etag, last_modified=state.last_modified, headers=feed.headers, accept=FEED_ACCEPT
+        )
+    except FetchError as exc:
+        retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+        state = await asyncio.to_thread(
+            store.record_poll, state.id, status=exc.kind, error=exc.reason, broken_after=broken_after
+        )
+        return PollOutcome(feed.url, exc.kind, error=exc.reason, retry_after=retry_after, feed_state=state)
+
+    if response.not_modified:
+        state = await asyncio.to_thread(store.record_poll, state.id, status="not_modified")
+        return PollOutcome(feed.url, "not_modified", feed_state=state)
+
+    parsed = await asyncio.to_thread(
+        parse_feed, response.body, response.url, config.fetch.max_items_per_feed, config.fetch.max_text_chars
+    )
+    outcome = PollOutcome(feed.url, "ok", entries=len(parsed.entries), problems=list(parsed.problems))
+    if not parsed.entries and parsed.problems:
+        outcome.status, outcome.error = "parse_error", parsed.problems[0]
+        outcome.feed_state = await asyncio.to_thread(
+            store.record_poll, state.id, status="parse_error", error=parsed.problems[0], broken_after=broken_after
+        )
+        return outcome
+
+    outlet = feed.name or parsed.title or feed.url
+    first_poll = not state.seeded
+    # Oldest first, so alerts for a burst of new items go out in publication order.
+    for entry in reversed(parsed.entries):
+        try:
+            result = await _process_entry(runtime, store, fetcher, state, entry, outlet, first_poll)
+        except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
+            log.exception("item_failed", feed=feed.url, item=entry.url or entry.guid, error=str(exc))
+            outcome.problems.append(f"item {entry.url or entry.guid} failed: {type(exc).__name__}")
+            continue
+        if result is not None:
+            outcome.new_items += 1
+            outcome.matched_items += result > 0 or 0
+            outcome.alerts_queued += max(result, 0)
+    outcome.feed_state = await asyncio.to_thread(
+        store.record_poll,
+        state.id,
+        status="ok",
+        etag=response.etag,
+        last_modified=response.last_modified,
+        declared_interval=parsed.ttl_seconds,
+        seeded=True,
+    )
+    return outcome
+
+
+async def _process_entry(
+    runtime: Runtime,
+    store: Store,
+    fetcher: Fetcher,
+    state: FeedState,
+    entry: FeedEntry,
+    outlet: str,
+    first_poll: bool,
+) -> int | None:
+    """Store one entry if it is new. Returns None if known, else the number of alerts queued
+    (0 for a new item without matches, -1 for a match that is too old to alert on)."""
+    config = runtime.settings.config
+    canonical = identity.canonical_url(entry.url) if entry.url else None
+    if await asyncio.to_thread(store.is_known, state.id, entry.guid, canonical, None):
+        return None
+
+    page_text = None
+    if config.fetch.fetch_pages and entry.url:
+        page_text = await _page_text(fetcher, entry.url, config.fetch.max_text_chars)
+    body, source = best_text(page_text, entry.summary)
+    body = body[: config.fetch.max_text_chars]
+    hashed = identity.content_hash(entry.title, body) if len(body) >= MIN_HASHED_CHARS else None
+
+    text = f"{entry.title}\n\n{body}" if entry.title else body
+    found = runtime.matcher.match(text)
+    mentions = [
+        FoundMention(m.entity_id, m.name, mention.text, mention.start, mention.end) for m in found for mention in m.mentions
+    ]
+    queued: list[QueuedAlert] = []
+    too_old = False
+    if found:
+        too_old = first_poll and not _recent_enough(entry, config.defaults.backfill)
+        if not too_old:
+            queued = _alerts_for(runtime, store, entry, outlet, text, found)
+    item = NewItem(
+        feed_id=state.id,
+        guid=entry.guid,
+        url=entry.url,
+        canonical_url=canonical,
+        title=entry.title,
+        published_at=entry.published,
+        # Unmatched items keep only their identity: the database stays small and
+        # dedup still works; matched ones keep their text for search.
+        body=body if found else "",
+        body_source=source,
+        content_hash=hashed,
+    )
+    item_id = await asyncio.to_thread(store.store_item, item, mentions, queued)
+    if item_id is None:
+        return None
+    if found:
+        log.info(
+            "match",
+            item=entry.url or entry.guid,
+            entities=[m.entity_id for m in found],
+            alerts=len(queued),
+            **({"skipped": "older than the backfill window on the feed's first poll"} if too_old else {}),
+        )
+    return -1 if too_old else len(queued)
+
+
+async def _page_text(fetcher: Fetcher, url: str, max_chars: int) -> str | None:
+    try:
+        page = await fetcher.get(url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
+    except FetchError as exc:
+        log.info("page_unavailable", url=url, reason=exc.reason, fallback="feed text")
+        return None
+    if "html" not in page.content_type and not page.body.lstrip()[:100].lower().startswith((b"<!doctype", b"<html")):
+        return None
+    return await extract_text_async(page.body, page.url, max_chars)
+
+
+def _recent_enough(entry: FeedEntry, window_seconds: float) -> bool:
+    if entry.published is None:
+        return False
+    return utcnow() - entry.published <= timedelta(seconds=window_seconds)
+
+
+def alert_content(entry_title: str, url: str, outlet: str, published, text: str, found: list[EntityMatch]) -> AlertContent:
+    first = min((mention for m in found for mention in m.mentions), key=lambda mention: mention.start)
+    snippet, start, end = snippet_around(text, first.start, first.end)
+    return AlertContent(
+        title=entry_title or url,
+        url=url,
+        outlet=outlet,
+        published=published,
+        entities=tuple((m.entity_id, m.name) for m in found),
+        snippet=snippet,
+        mention_start=start,
+        mention_end=end,
+    )
+
+
+def _alerts_for(
+    runtime: Runtime, store: Store, entry: FeedEntry, outlet: str, text: str, found: list[EntityMatch]
+) -> list[QueuedAlert]:
+    content = alert_content(entry.title, entry.url or "", outlet, entry.published, text, found)
+    html, plain = format_alert_html(content), format_alert_plain(content)
+    chats = [runtime.alert_chat]
+    if runtime.settings.config.telegram.token:
+        chats += [chat for chat in store.subscribers_for(m.entity_id for m in found) if chat not in chats]
+    return [QueuedAlert(chat, html, plain) for chat in chats]

@@ -1,0 +1,14 @@
+"""Persistence: schema + migrations (schema.py), writes and reads (repository.py),
+reports for people at a terminal (reports.py)."""
+
+from monitor.store.repository import (
+    FeedState,
+    FoundMention,
+    NewItem,
+    OutboxRow,
+    QueuedAlert,
+    Store,
+    utcnow,
+)
+
+__all__ = ["FeedState", "FoundMention", "NewItem", "OutboxRow", "QueuedAlert", "Store", "utcnow"]

@@ -1,0 +1,358 @@
+"""Every read and write of the monitor's database, as small named functions.
+
+All SQL goes through SQLAlchemy Core with bound parameters; nothing is built
+by string formatting. Methods are synchronous and short; async callers run
+them with asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import Engine, and_, create_engine, event, func, or_, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from monitor.store.schema import alerts, feeds, items, matches, migrate, service_state, subscribers, subscriptions
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    id: int
+    url: str
+    name: str
+    etag: str | None
+    last_modified: str | None
+    error_streak: int
+    broken_since: datetime | None
+    seeded: bool
+    declared_interval: float | None
+
+
+@dataclass(frozen=True)
+class NewItem:
+    feed_id: int
+    guid: str | None
+    url: str | None
+    canonical_url: str | None
+    title: str
+    published_at: datetime | None
+    body: str
+    body_source: str
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class FoundMention:
+    entity_id: str
+    entity_name: str
+    mention: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class QueuedAlert:
+    chat_id: str
+    text_html: str
+    text_plain: str
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    item_id: int
+    chat_id: str
+    text_html: str
+    text_plain: str
+    status: str
+    attempts: int
+    created_at: datetime
+
+
+class Store:
+    """The database: SQLite (WAL) by default, PostgreSQL for scale-out."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = _make_engine(url)
+        with self.engine.begin() as conn:
+            migrate(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    # -- feeds ---------------------------------------------------------------
+
+    def ensure_feed(self, url: str, name: str) -> FeedState:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(feeds).where(feeds.c.url == url)).mappings().first()
+            if row is None:
+                try:
+                    conn.execute(feeds.insert().values(url=url, name=name, error_streak=0, seeded=False))
+                except IntegrityError:  # another instance inserted it first
+                    pass
+                row = conn.execute(select(feeds).where(feeds.c.url == url)).mappings().one()
+            elif name and row["name"] != name:
+                conn.execute(update(feeds).where(feeds.c.id == row["id"]).values(name=name))
+        return _feed_state(row, name or row["name"])
+
+    def record_poll(
+        self,
+        feed_id: int,
+        *,
+        status: str,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        declared_interval: float | None = None,
+        seeded: bool | None = None,
+        broken_after: timedelta | None = None,
+    ) -> FeedState:
+        """Remember the outcome of a poll; errors lengthen the streak, success resets it."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(feeds).where(feeds.c.id == feed_id)).mappings().one()
+            values: dict = {"last_polled_at": now, "last_status": status}
+            if error is None:
+                values.update(last_success_at=now, last_error=None, error_streak=0, broken_since=None)
+                if status != "not_modified":
+                    values.update(etag=etag, last_modified=last_modified)
+                if declared_interval is not None:
+                    values["declared_interval"] = declared_interval
+            else:
+                values.update(last_error=error[:2000], error_streak=row["error_streak"] + 1)
+                since = _aware(row["last_success_at"]) or _aware(row["last_polled_at"]) or now
+                if broken_after is not None and row["broken_since"] is None and now - since >= broken_after:
+                    values["broken_since"] = now
+            if seeded is not None:
+                values["seeded"] = seeded
+            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
+            row = conn.execute(select(feeds).where(feeds.c.id == feed_id)).mappings().one()
+        return _feed_state(row, row["name"])
+
+    # -- items ---------------------------------------------------------------
+
+    def is_known(self, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
+        """Same GUID in this feed, same canonical URL, or same content anywhere."""
+        conditions = []
+        if guid:
+            conditions.append(and_(items.c.feed_id == feed_id, items.c.guid == guid))
+        if canonical_url:
+            conditions.append(items.c.canonical_url == canonical_url)
+        if content_hash:
+            conditions.append(items.c.content_hash == content_hash)
+        if not conditions:
+            return False
+        with self.engine.connect() as conn:
+            return conn.execute(select(items.c.id).where(or_(*conditions)).limit(1)).first() is not None
+
+    def store_item(
+        self, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]
+    ) -> int | None:
+        """Store an item, its mentions and its alerts in one transaction.
+
+        Returns the new item id, or None when the item turned out to be known
+        (a concurrent poll stored it first): then nothing is written.
+        """
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                if self._is_known_in(conn, item):
+                    return None
+                item_id = conn.execute(
+                    items.insert().values(
+                        feed_id=item.feed_id,
+                        guid=item.guid,
+                        url=item.url,
+                        canonical_url=item.canonical_url,
+                        title=item.title,
+                        published_at=item.published_at,
+                        fetched_at=now,
+                        body=item.body,
+                        body_source=item.body_source,
+                        content_hash=item.content_hash,
+                    )
+                ).inserted_primary_key[0]
+                if mentions:
+                    conn.execute(
+                        matches.insert(),
+                        [
+                            dict(
+                                item_id=item_id,
+                                entity_id=m.entity_id,
+                                entity_name=m.entity_name,
+                                mention=m.mention[:500],
+                                mention_start=m.start,
+                                mention_end=m.end,
+                                matched_at=now,
+                            )
+                            for m in mentions
+                        ],
+                    )
+                if queued:
+                    conn.execute(
+                        alerts.insert(),
+                        [
+                            dict(
+                                item_id=item_id,
+                                chat_id=a.chat_id,
+                                text_html=a.text_html,
+                                text_plain=a.text_plain,
+                                status="queued",
+                                attempts=0,
+                                created_at=now,
+                                next_attempt_at=now,
+                            )
+                            for a in queued
+                        ],
+                    )
+                return int(item_id)
+        except IntegrityError:
+            return None
+
+    def _is_known_in(self, conn, item: NewItem) -> bool:
+        conditions = []
+        if item.guid:
+            conditions.append(and_(items.c.feed_id == item.feed_id, items.c.guid == item.guid))
+        if item.canonical_url:
+            conditions.append(items.c.canonical_url == item.canonical_url)
+        if item.content_hash:
+            conditions.append(items.c.content_hash == item.content_hash)
+        return bool(conditions) and conn.execute(select(items.c.id).where(or_(*conditions)).limit(1)).first() is not None
+
+    # -- outbox --------------------------------------------------------------
+
+    def due_alerts(self, limit: int = 100, chat_ids: Iterable[str] | None = None) -> list[OutboxRow]:
+        """Queued alerts whose time has come, oldest first."""
+        query = (
+            select(alerts)
+            .where(alerts.c.status == "queued", alerts.c.next_attempt_at <= utcnow())
+            .order_by(alerts.c.id)
+            .limit(limit)
+        )
+        if chat_ids is not None:
+            query = query.where(alerts.c.chat_id.in_(list(chat_ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            OutboxRow(r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"], _aware(r["created_at"]))
+            for r in rows
+        ]
+
+    def mark_sent(self, alert_id: int, message_id: int | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id)
+                .values(status="sent", sent_at=utcnow(), telegram_message_id=message_id, error=None)
+            )
+
+    def mark_failed(self, alert_id: int, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(alerts).where(alerts.c.id == alert_id).values(status="failed", error=reason[:2000]))
+
+    def retry_later(self, alert_id: int, delay_seconds: float, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id)
+                .values(
+                    status="queued",
+                    attempts=alerts.c.attempts + 1,
+                    next_attempt_at=utcnow() + timedelta(seconds=delay_seconds),
+                    error=reason[:2000],
+                )
+            )
+
+    def queue_depth(self) -> tuple[int, datetime | None]:
+        with self.engine.connect() as conn:
+            count, oldest = conn.execute(
+                select(func.count(), func.min(alerts.c.created_at)).where(alerts.c.status.in_(("queued", "sending")))
+            ).one()
+        return int(count), _aware(oldest)
+
+    def subscribers_for(self, entity_ids: Iterable[str]) -> list[str]:
+        """Chat ids of active subscribers following any of these entities (or all)."""
+        wanted = list(entity_ids)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(subscribers.c.chat_id)
+                .where(
+                    subscribers.c.active.is_(True),
+                    or_(
+                        subscribers.c.all_entities.is_(True),
+                        select(subscriptions.c.entity_id)
+                        .where(subscriptions.c.chat_id == subscribers.c.chat_id, subscriptions.c.entity_id.in_(wanted))
+                        .exists(),
+                    ),
+                )
+                .order_by(subscribers.c.chat_id)
+            ).all()
+        return [r[0] for r in rows]
+
+    # -- service state -------------------------------------------------------
+
+    def get_state(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(service_state.c.value).where(service_state.c.key == key)).scalar()
+
+    def set_state(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(service_state).where(service_state.c.key == key).values(value=value))
+            if changed.rowcount == 0:
+                conn.execute(service_state.insert().values(key=key, value=value))
+
+
+def _feed_state(row, name: str) -> FeedState:
+    return FeedState(
+        id=row["id"],
+        url=row["url"],
+        name=name,
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        error_streak=row["error_streak"] or 0,
+        broken_since=_aware(row["broken_since"]),
+        seeded=bool(row["seeded"]),
+        declared_interval=row["declared_interval"],
+    )
+
+
+def _make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

@@ -1,0 +1,134 @@
+"""Shared fixtures: the shared data folder, a real local HTTP site, config files."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MONITOR_SHARED_DATA", REPO.parent / "shared" / "data"))
+WATCHLIST = REPO / "config" / "watchlist.yaml"
+
+pytest_plugins = ["tests.fake_telegram"]
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED_DATA} (set MONITOR_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@dataclass
+class Response:
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Route = Response | Callable[["_Handler"], Response | None]
+
+
+class LocalSite:
+    """A real HTTP server on 127.0.0.1 with a route table tests can change live.
+
+    A route is a Response, or a callable getting the request handler (for
+    conditional GET, trickling, dropping the connection) that returns a
+    Response or None when it already wrote the answer itself.
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        site = self
+
+        class Handler(_Handler):
+            owner = site
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def add(self, path: str, body: bytes | str | Route, content_type: str = "application/xml", **headers: str) -> str:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if isinstance(body, bytes):
+            body = Response(body, 200, {"Content-Type": content_type, **headers})
+        self.routes[path] = body
+        return self.url(path)
+
+    def hits(self, path: str) -> int:
+        return sum(1 for p, _ in self.requests if p == path)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: LocalSite
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.owner.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        route = self.owner.routes.get(self.path)
+        if route is None:
+            self._write(Response(b"not found", 404, {"Content-Type": "text/plain"}))
+            return
+        response = route(self) if callable(route) else route
+        if response is not None:
+            self._write(response)
+
+    def _write(self, response: Response) -> None:
+        self.send_response(response.status)
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        if "content-length" not in {k.lower() for k in response.headers}:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if response.body:
+            self.wfile.write(response.body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def site():
+    local = LocalSite()
+    yield local
+    local.close()
+
+
+def write_config(folder: Path, feeds: list[dict] | None = None, **sections) -> Path:
+    """A monitor.yaml in `folder` using the repo's watchlist and a SQLite file beside it."""
+    config = {
+        "storage": {"url": f"sqlite:///{folder / 'monitor.db'}"},
+        "telegram": {"token": ""},
+        "watchlist": str(WATCHLIST),
+        "fetch": {"allowed_networks": ["127.0.0.0/8"]},
+        "feeds": feeds or [],
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    path = folder / "monitor.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
