@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MONITOR_SHARED_DATA", REPO.parent / "shared" / "data"))
 WATCHLIST = REPO / "config" / "watchlist.yaml"
 
-pytest_plugins = ["tests.fake_telegram"]
+pytest_plugins = ["fake_telegram"]
 
 
 @pytest.fixture

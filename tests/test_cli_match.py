@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from monitor.cli import main
-from tests.conftest import REPO, write_config
+from conftest import REPO, write_config
 
 SEED_ONE = REPO / "seeds" / "000_85dda86185701fc3.txt"
 

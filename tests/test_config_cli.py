@@ -11,7 +11,7 @@ import pytest
 from monitor.cli import main
 from monitor.config import load_settings, parse_duration
 from monitor.yamlfile import ConfigError, interpolate_env
-from tests.conftest import REPO, WATCHLIST, write_config
+from conftest import REPO, WATCHLIST, write_config
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:

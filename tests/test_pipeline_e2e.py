@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 from monitor.cli import main
-from tests.conftest import Response, write_config
+from conftest import Response, write_config
 
 NOW = datetime.now(timezone.utc)
 

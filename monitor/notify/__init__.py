@@ -1,0 +1,1 @@
+"""Alert delivery: formatting (pure), Telegram and console sinks, the outbox sender."""

@@ -1,0 +1,397 @@
+"""Alert messages for Telegram (parse_mode=HTML) and their plain-text fallback.
+
+Pure functions: values in, strings out.
+
+Layout::
+
+    <a href="URL">Title</a>
+    Outlet · 2020-03-26 14:05 UTC
+    Kataeb Hezbollah, Taji base
+    #kataeb_hezbollah #taji_base
+
+    …the sentence with the <b>first mention</b> in bold…
+
+Length: Telegram allows 4096 characters counted as UTF-16 code units of the
+text after entity parsing. We count the UTF-16 units of the *raw* HTML
+instead, which is never smaller (tags and escapes only add), so the limit
+holds whichever way it is counted. When too long, parts are shortened in this
+order: snippet, title, entity names, hashtags, outlet. The link target is never
+shortened (a cut URL is a wrong URL); an absurdly long URL is dropped instead.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+TELEGRAM_MAX_LENGTH = 4096
+ELLIPSIS = "…"
+_SNIPPET_MIN_USEFUL = 40  # below this budget a snippet says nothing; drop it instead
+
+
+@dataclass(frozen=True)
+class AlertContent:
+    title: str
+    url: str
+    outlet: str  # feed/outlet name
+    published: datetime | None
+    entities: tuple[tuple[str, str], ...]  # (entity_id, display name), in order of first mention
+    snippet: str  # plain text around the first mention (the sentence)
+    mention_start: int  # offsets of the first mention inside `snippet`
+    mention_end: int
+
+
+# ---------------------------------------------------------------------------
+# Cleaning news text
+# ---------------------------------------------------------------------------
+
+# Bidi embeddings/overrides/isolates: an unbalanced one from a headline would
+# reorder the rest of our line (and is a known spoofing trick). LRM/RLM marks are
+# harmless and kept.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def clean_text(text: str) -> str:
+    """News text fit for one line: no control characters, whitespace runs become one space.
+
+    Keeps ZWJ/ZWNJ (emoji sequences, Persian) and RTL marks.
+    """
+    chars = []
+    for c in text:
+        category = unicodedata.category(c)
+        if c.isspace() or category in ("Zl", "Zp"):
+            chars.append(" ")
+        elif category in ("Cc", "Cs") or c in _BIDI_CONTROLS or c == "\ufeff":
+            continue  # Cs: lone surrogates cannot even be encoded to UTF-8
+        else:
+            chars.append(c)
+    return _WHITESPACE_RUN.sub(" ", "".join(chars))
+
+
+def _clean_url(url: str) -> str | None:
+    """The URL if it is a usable http(s) link (spaces/controls percent-encoded), else None."""
+    url = url.strip()
+    encoded = []
+    for c in url:
+        category = unicodedata.category(c)
+        if category == "Cs":
+            continue
+        if c.isspace() or category in ("Cc", "Zl", "Zp") or c in _BIDI_CONTROLS:
+            encoded.append("".join(f"%{b:02X}" for b in c.encode("utf-8")))
+        else:
+            encoded.append(c)
+    url = "".join(encoded)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a malformed IPv6 host
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+# ---------------------------------------------------------------------------
+# Measuring and cutting
+# ---------------------------------------------------------------------------
+
+
+def _units(c: str) -> int:
+    return 2 if ord(c) > 0xFFFF else 1
+
+
+def _cost(text: str, *, escape: bool) -> int:
+    """UTF-16 units `text` takes in the message (after HTML escaping if `escape`)."""
+    if escape:
+        text = html.escape(text, quote=True)
+    return sum(_units(c) for c in text)
+
+
+def _is_extender(c: str) -> bool:
+    """Characters that belong to the preceding character (combining marks, emoji parts)."""
+    cp = ord(c)
+    return (
+        unicodedata.category(c) in ("Mn", "Mc", "Me")
+        or cp == 0x200D  # zero-width joiner
+        or 0xFE00 <= cp <= 0xFE0F  # variation selectors
+        or 0x1F3FB <= cp <= 0x1F3FF  # skin-tone modifiers
+        or 0xE0020 <= cp <= 0xE007F  # emoji tag sequences (flags of regions)
+    )
+
+
+def _is_regional_indicator(c: str) -> bool:
+    return 0x1F1E6 <= ord(c) <= 0x1F1FF
+
+
+def _safe_cut(text: str, i: int) -> int:
+    """Move a cut position left until it does not split a character cluster.
+
+    Python strings hold code points, so surrogate pairs cannot be split; this
+    also keeps Arabic letters with their vowel marks and emoji sequences whole.
+    """
+    while 0 < i < len(text) and (_is_extender(text[i]) or text[i - 1] == "\u200d"):
+        i -= 1
+    if 0 < i < len(text) and _is_regional_indicator(text[i]):
+        run = 0  # flags are pairs of regional indicators: do not cut between the two
+        while i - run - 1 >= 0 and _is_regional_indicator(text[i - run - 1]):
+            run += 1
+        if run % 2 == 1:
+            i -= 1
+    return i
+
+
+def _safe_cut_from_left(text: str, i: int) -> int:
+    """Like _safe_cut, for a cut whose right side is kept: move right instead."""
+    while 0 < i < len(text) and (_is_extender(text[i]) or text[i - 1] == "\u200d"):
+        i += 1
+    if 0 < i < len(text) and _is_regional_indicator(text[i]):
+        run = 0
+        while i - run - 1 >= 0 and _is_regional_indicator(text[i - run - 1]):
+            run += 1
+        if run % 2 == 1:
+            i += 1
+    return i
+
+
+def _prefix_within(text: str, budget: int, *, escape: bool) -> int:
+    """Largest n such that text[:n] costs at most `budget`."""
+    used = 0
+    for n, c in enumerate(text):
+        used += _cost(c, escape=escape)
+        if used > budget:
+            return n
+    return len(text)
+
+
+def _cut_end(text: str, budget: int, *, escape: bool) -> str:
+    """`text`, or its beginning plus "…", costing at most `budget` ("" if nothing fits)."""
+    if _cost(text, escape=escape) <= budget:
+        return text
+    room = budget - _cost(ELLIPSIS, escape=escape)
+    if room <= 0:
+        return ""
+    n = _safe_cut(text, _prefix_within(text, room, escape=escape))
+    space = text.rfind(" ", max(0, n - 30), n)  # end on a word boundary when one is close
+    if space > 0:
+        n = space
+    return text[:n].rstrip() + ELLIPSIS if n > 0 else ""
+
+
+def _cut_start(text: str, budget: int, *, escape: bool) -> str:
+    """`text`, or "…" plus its end, costing at most `budget` ("" if nothing fits)."""
+    if _cost(text, escape=escape) <= budget:
+        return text
+    room = budget - _cost(ELLIPSIS, escape=escape)
+    if room <= 0:
+        return ""
+    reversed_n = _prefix_within(text[::-1], room, escape=escape)
+    start = _safe_cut_from_left(text, len(text) - reversed_n)
+    space = text.find(" ", start, start + 30)  # start on a word boundary when one is close
+    if space != -1:
+        start = space + 1
+    kept = text[start:].lstrip()
+    return ELLIPSIS + kept if kept else ""
+
+
+# ---------------------------------------------------------------------------
+# Snippets
+# ---------------------------------------------------------------------------
+
+# Sentence ends: . ! ? plus Arabic "؟", Urdu "۔", CJK "。", followed by space/end.
+_SENTENCE_END = re.compile(r"[.!?؟۔。]+[\"'”’»)]*(?=\s|$)|\n")
+# Dots that rarely end a sentence in news about this region: titles and initials.
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:Col|Lt|Gen|Maj|Capt|Sgt|Cpl|Pvt|Brig|Adm|Cmdr|Gov|Sen|Rep|Mr|Mrs|Ms|Dr|Prof|St|"
+    r"No|Jr|Sr|Inc|Co|Corp|vs|etc|approx|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec)|\b[A-Z])\.$"
+)
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    # Look only a few characters back: abbreviations are short, articles are long.
+    return _ABBREVIATION.search(text, max(0, dot - 12), dot + 1) is not None
+
+
+def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """Start and end of the sentence(s) containing text[start:end]."""
+    left = 0
+    for m in _SENTENCE_END.finditer(text, 0, start):
+        if not _is_abbreviation(text, m.start()):
+            left = m.end()
+    right = len(text)
+    for m in _SENTENCE_END.finditer(text, end):
+        if not _is_abbreviation(text, m.start()):
+            right = m.end() if m.group(0) != "\n" else m.start()
+            break
+    return left, right
+
+
+def snippet_around(text: str, start: int, end: int, max_chars: int = 300) -> tuple[str, int, int]:
+    """The sentence(s) around text[start:end], at most `max_chars` long, cut with "…".
+
+    Length is counted as Telegram does (UTF-16 code units: an emoji counts 2).
+
+    Returns (snippet, new_start, new_end) with snippet[new_start:new_end] being
+    the mention (itself cut if longer than max_chars). Whitespace runs are
+    collapsed and control characters dropped.
+    """
+    start = min(max(start, 0), len(text))
+    end = min(max(end, start), len(text))
+    left, right = _sentence_bounds(text, start, end)
+    before = clean_text(text[left:start]).lstrip()
+    mention = clean_text(text[start:end])
+    after = clean_text(text[end:right]).rstrip()
+    before, mention, after = _fit_snippet(before, mention, after, max_chars, escape=False, tags=0)
+    return before + mention + after, len(before), len(before) + len(mention)
+
+
+def _fit_snippet(
+    before: str, mention: str, after: str, budget: int, *, escape: bool, tags: int
+) -> tuple[str, str, str]:
+    """Shorten before/mention/after to fit `budget`, keeping the mention in the middle.
+
+    `tags` is the cost of the markup around the mention.
+    """
+    def cost(s: str) -> int:
+        return _cost(s, escape=escape)
+
+    if cost(before) + cost(mention) + tags + cost(after) <= budget:
+        return before, mention, after
+    mention_budget = budget - tags
+    if cost(mention) > mention_budget - 2 * cost(ELLIPSIS):
+        # Not even room for context: keep what fits of the mention alone.
+        return "", _cut_end(mention, max(mention_budget, 0), escape=escape), ""
+    room = mention_budget - cost(mention)
+    # Share the room; a side needing less than half gives the rest to the other.
+    before_room = min(cost(before), max(room // 2, room - cost(after)))
+    after_room = room - before_room
+    before = _cut_start(before, before_room, escape=escape)
+    after = _cut_end(after, after_room, escape=escape)
+    return before, mention, after
+
+
+# ---------------------------------------------------------------------------
+# Message parts
+# ---------------------------------------------------------------------------
+
+
+def hashtag(entity_id: str) -> str:
+    """"kataeb-hezbollah" -> "#kataeb_hezbollah" (Telegram hashtags: letters, digits, "_")."""
+    tag = re.sub(r"[\W_]+", "_", entity_id).strip("_")
+    return f"#{tag}" if tag else ""
+
+
+def _format_time(published: datetime | None) -> str:
+    if published is None:
+        return ""
+    if published.tzinfo is None:
+        published = published.replace(tzinfo=UTC)  # feeds without a zone are taken as UTC
+    return published.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass
+class _Parts:
+    """The shortenable pieces of a message, already cleaned (plain text)."""
+
+    title: str
+    url: str | None
+    outlet: str
+    time: str
+    names: str
+    tags: str
+    before: str
+    mention: str
+    after: str
+
+
+def _parts(alert: AlertContent, max_length: int) -> _Parts:
+    snippet = alert.snippet
+    start = min(max(alert.mention_start, 0), len(snippet))
+    end = min(max(alert.mention_end, start), len(snippet))
+    url = _clean_url(alert.url)
+    if url is not None and _cost(url, escape=True) > max_length // 2:
+        url = None  # no real article URL is this long; it would crowd out the alert itself
+    return _Parts(
+        title=clean_text(alert.title).strip() or "(untitled)",
+        url=url,
+        outlet=clean_text(alert.outlet).strip(),
+        time=_format_time(alert.published),
+        names=", ".join(n for n in (clean_text(name).strip() for _, name in alert.entities) if n),
+        tags=" ".join(t for t in (hashtag(entity_id) for entity_id, _ in alert.entities) if t),
+        # Cleaned piecewise so the mention offsets stay valid.
+        before=clean_text(snippet[:start]).lstrip(),
+        mention=clean_text(snippet[start:end]),
+        after=clean_text(snippet[end:]).rstrip(),
+    )
+
+
+def _render(p: _Parts, *, as_html: bool) -> str:
+    esc = (lambda s: html.escape(s, quote=True)) if as_html else (lambda s: s)
+    if as_html:
+        if p.url:
+            title_line = f'<a href="{esc(p.url)}">{esc(p.title)}</a>'
+        else:
+            title_line = f"<b>{esc(p.title)}</b>"
+    else:
+        title_line = p.title
+    lines = [title_line]
+    if not as_html and p.url:
+        lines.append(p.url)  # no link entity in plain text: show the address
+    source = " · ".join(s for s in (esc(p.outlet), p.time) if s)
+    lines += [line for line in (source, esc(p.names), esc(p.tags)) if line]
+    if p.before or p.mention or p.after:
+        mention = f"<b>{esc(p.mention)}</b>" if as_html and p.mention else esc(p.mention)
+        lines += ["", esc(p.before) + mention + esc(p.after)]
+    return "\n".join(lines)
+
+
+def _fit(p: _Parts, max_length: int, *, as_html: bool) -> str:
+    """Render, shortening parts in order of least value until the message fits."""
+    def length() -> int:
+        return _cost(_render(p, as_html=as_html), escape=False)
+
+    def shrink(field: str, minimum: int = 1) -> None:
+        """Shorten one field by the current excess (empty it if under `minimum` would remain)."""
+        excess = length() - max_length
+        if excess <= 0:
+            return
+        value = getattr(p, field)
+        budget = _cost(value, escape=as_html) - excess
+        setattr(p, field, _cut_end(value, budget, escape=as_html) if budget >= minimum else "")
+
+    if length() <= max_length:
+        return _render(p, as_html=as_html)
+
+    # 1. The snippet, keeping the mention in view.
+    tags = len("<b></b>") if as_html and p.mention else 0
+    snippet_cost = sum(_cost(s, escape=as_html) for s in (p.before, p.mention, p.after)) + tags
+    budget = snippet_cost - (length() - max_length)
+    if budget >= _SNIPPET_MIN_USEFUL:
+        p.before, p.mention, p.after = _fit_snippet(
+            p.before, p.mention, p.after, budget, escape=as_html, tags=tags
+        )
+    else:
+        p.before = p.mention = p.after = ""
+    # 2. The rest, least useful first; the title keeps at least a few characters.
+    shrink("title", minimum=20)
+    if not p.title:
+        p.title = ELLIPSIS
+    for field in ("names", "tags", "outlet"):
+        shrink(field)
+    text = _render(p, as_html=as_html)
+    # Unreachable with max_length >= a few hundred; a guard, not a code path.
+    assert _cost(text, escape=False) <= max_length, "alert could not be shortened enough"
+    return text
+
+
+def format_alert_html(alert: AlertContent, *, max_length: int = TELEGRAM_MAX_LENGTH) -> str:
+    """The alert for sendMessage(parse_mode="HTML"); all news text escaped; fits max_length."""
+    return _fit(_parts(alert, max_length), max_length, as_html=True)
+
+
+def format_alert_plain(alert: AlertContent, *, max_length: int = TELEGRAM_MAX_LENGTH) -> str:
+    """The same alert without markup: the fallback after an HTML 400, and the console sink."""
+    return _fit(_parts(alert, max_length), max_length, as_html=False)
