@@ -115,6 +115,22 @@ class DefaultsConfig(_Strict):
     interval: Duration = 600.0
     # First poll of a feed stores what it finds but alerts only on entries this recent.
     backfill: Duration = 86400.0
+    # --- scheduling politeness (issue 6; used by monitor/schedule.py) ---
+    # Random extra delay per poll, as a share of the interval (capped at 60 s), so
+    # hundreds of feeds with one interval do not fire together.
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    # Consecutive failures double the wait, from the interval up to this ceiling.
+    max_backoff: Duration = 3600.0
+    # Failing this long makes a feed "broken" (reported once); None: max(6 x interval, 1 h).
+    broken_after: Duration | None = None
+    # A broken feed is still probed, this rarely, and recovers by itself.
+    broken_retry: Duration = 7200.0
+    # Honour what a feed asks (<ttl>, sy:updatePeriod, Cache-Control/Expires) when it is
+    # longer than the interval; capped at max_declared_interval. Per feed: respect_feed_ttl.
+    respect_feed_ttl: bool = True
+    max_declared_interval: Duration = 86400.0
+    # A publisher's Retry-After is honoured up to this long.
+    max_retry_after: Duration = 86400.0
 
 
 class FeedConfig(_Strict):
@@ -122,6 +138,8 @@ class FeedConfig(_Strict):
     name: str = ""
     interval: Duration | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    # Overrides defaults.respect_feed_ttl for this feed (false: poll at `interval` whatever it declares).
+    respect_feed_ttl: bool | None = None
 
     @field_validator("url")
     @classmethod
@@ -136,6 +154,15 @@ class ServiceConfig(_Strict):
     health_port: int | None = Field(default=None, ge=0, le=65535)
     reload_check: Duration = 5.0
     log_format: str = Field(default="console", pattern="^(console|json)$")
+    # --- lifecycle and health (issue 6) ---
+    # On SIGTERM/SIGINT in-flight polls get this long to finish before they are cancelled.
+    shutdown_grace: Duration = 5.0
+    # First polls after a start are spread over min(interval, startup_spread).
+    startup_spread: Duration = 10.0
+    # /healthz says "degraded" when more than this share of the feeds is broken.
+    degraded_broken_share: float = Field(default=0.25, ge=0, le=1)
+    # One instance per SQLite database (a lock file beside it); PostgreSQL is not locked.
+    single_instance: bool = True
 
 
 class MonitorConfig(_Strict):
@@ -158,6 +185,15 @@ class MonitorConfig(_Strict):
 
     def feed_interval(self, feed: FeedConfig) -> float:
         return feed.interval or self.defaults.interval
+
+    def feed_broken_after(self, feed: FeedConfig) -> float:
+        """Seconds of failure after which a feed counts as broken (issue 6)."""
+        if self.defaults.broken_after is not None:
+            return self.defaults.broken_after
+        return max(self.feed_interval(feed) * 6, 3600.0)
+
+    def feed_respects_ttl(self, feed: FeedConfig) -> bool:
+        return self.defaults.respect_feed_ttl if feed.respect_feed_ttl is None else feed.respect_feed_ttl
 
 
 @dataclass(frozen=True)

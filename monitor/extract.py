@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import trafilatura
 
@@ -16,6 +17,32 @@ MIN_ARTICLE_CHARS = 200
 # trafilatura logs every odd page at WARNING; the pipeline logs its own verdict.
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
+# Extraction runs in a worker thread that cannot be cancelled, so its input is
+# bounded instead: trafilatura takes ~2 s per MB of dense text, and real
+# articles sit well inside the first few MB of their page.
+MAX_HTML_BYTES = 4 * 1024 * 1024
+# libxml2 checks each attribute of a tag against the others (quadratic): one
+# tag with 200,000 attributes in a 2 MB page kept trafilatura busy for minutes.
+# Tags with more than this many attributes lose them before parsing.
+MAX_ATTRIBUTES_PER_TAG = 256
+_LONG_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9:_-]{0,64})([^<>]{2048,})>")
+_LONG_TAG_BYTES = re.compile(_LONG_TAG.pattern.encode())
+
+
+def _bounded_html(html: str | bytes) -> str | bytes:
+    """The page cut to MAX_HTML_BYTES (characters for str), with attribute floods removed.
+
+    The type is kept: bytes still go through trafilatura's charset detection."""
+    html = html[:MAX_HTML_BYTES]
+    pattern, equals = (_LONG_TAG_BYTES, b"=") if isinstance(html, bytes) else (_LONG_TAG, "=")
+
+    def strip_flood(match):  # type: ignore[no-untyped-def] - str or bytes match
+        if match.group(2).count(equals) <= MAX_ATTRIBUTES_PER_TAG:
+            return match.group(0)
+        return match.group(0)[:1] + match.group(1) + match.group(0)[-1:]
+
+    return pattern.sub(strip_flood, html)
+
 
 def extract_text(html: str | bytes, url: str | None = None, max_chars: int = 200_000) -> str | None:
     """Main text of a page, or None when nothing article-like was found."""
@@ -23,14 +50,16 @@ def extract_text(html: str | bytes, url: str | None = None, max_chars: int = 200
         return None
     try:
         text = trafilatura.extract(
-            html,
+            _bounded_html(html),
             url=url,
             include_comments=False,
             include_tables=False,
             favor_precision=True,
-            deduplicate=True,
+            # deduplicate=True keeps a process-wide cache of seen paragraphs: the second
+            # copy of a syndicated story (or a re-fetch) would come back empty.
+            deduplicate=False,
         )
-    except Exception:  # noqa: BLE001 - hostile pages must not kill the poller
+    except (Exception, RecursionError):  # noqa: BLE001 - hostile pages must not kill the poller
         return None
     if not text:
         return None

@@ -1,14 +1,23 @@
 """Feed bytes -> entries. feedparser for RSS/Atom/RDF, a small reader for JSON Feed.
 
-feedparser never fetches here: it only ever gets bytes that monitor.fetch
-downloaded under the network policy. Its HTML sanitiser and relative-URI
-resolution are switched off because entry HTML is reduced to plain text here
-and every value is escaped again when an alert is formatted.
+feedparser never fetches or opens anything here: it only ever gets a stream of
+bytes that monitor.fetch downloaded under the network policy (given plain bytes,
+feedparser 6 first tries them as a *file name*: a server answering "/etc/passwd"
+or "/dev/zero" would make it read that file). Its HTML sanitiser and
+relative-URI resolution are switched off because entry HTML is reduced to plain
+text here and every value is escaped again when an alert is formatted.
+
+XML attacks: a DOCTYPE internal subset (where entities are declared: billion
+laughs, external entities such as file:///etc/passwd, parameter entities) is
+removed before parsing and reported as a problem, so no entity is ever
+expanded, no file read and no DTD fetched, whatever the expat version does.
+References to the removed entities stay as literal text.
 """
 
 from __future__ import annotations
 
 import calendar
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -21,6 +30,27 @@ from lxml.etree import ParserError, XMLSyntaxError
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WHITESPACE = re.compile(r"[ \t\r\f\v]+")
+
+# A DOCTYPE with an internal subset, quote-aware so that '>' or ']' inside an
+# entity value does not end it early.
+_DOCTYPE_WITH_SUBSET = re.compile(
+    r"""<!DOCTYPE(?:"[^"]*"|'[^']*'|[^>\["'])*\[(?:"[^"]*"|'[^']*'|<!--.*?-->|[^\]"'])*\]\s*>""",
+    re.IGNORECASE | re.DOTALL,
+)
+_ENTITY_DECLARATION = re.compile(r"""<!ENTITY(?:"[^"]*"|'[^']*'|[^>"'])*>?""", re.IGNORECASE)
+_FIRST_ELEMENT = re.compile(r"<[A-Za-z_]")
+# Byte patterns that announce a UTF-16/UTF-32 document (BOM or "<" / "<?" in that form).
+_WIDE_CODECS = [
+    (b"\x00\x00\xfe\xff", "utf-32-be", 4),
+    (b"\xff\xfe\x00\x00", "utf-32-le", 4),
+    (b"\xfe\xff", "utf-16-be", 2),
+    (b"\xff\xfe", "utf-16-le", 2),
+    (b"\x00\x00\x00<", "utf-32-be", 0),
+    (b"<\x00\x00\x00", "utf-32-le", 0),
+    (b"\x00<\x00", "utf-16-be", 0),
+    (b"<\x00", "utf-16-le", 0),
+]
+MAX_URL_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -53,7 +83,7 @@ def html_to_text(fragment: str) -> str:
         for block in root.iter("p", "br", "div", "li", "h1", "h2", "h3", "h4", "tr", "blockquote"):
             block.tail = "\n" + (block.tail or "")
         text = root.text_content()
-    except (ParserError, XMLSyntaxError, ValueError):
+    except (ParserError, XMLSyntaxError, ValueError, RecursionError, MemoryError):
         text = re.sub(r"<[^>]*>", " ", fragment)
     return clean_text(text)
 
@@ -106,6 +136,64 @@ def _looks_like_json(body: bytes) -> bool:
     return head.startswith(b"{")
 
 
+def _defuse_doctype(body: bytes) -> tuple[bytes, str | None]:
+    """Body without a DOCTYPE internal subset or entity declarations, and a problem
+    line when entities were declared.
+
+    Works on text decoded byte-transparently (latin-1) for ASCII-compatible
+    encodings, or in the document's own UTF-16/32 form, and re-encodes the same
+    way, so everything but the removed declarations stays byte-identical.
+    """
+    codec, bom = "latin-1", b""
+    for prefix, wide, bom_len in _WIDE_CODECS:
+        if body.startswith(prefix):
+            codec, bom = wide, body[:bom_len]
+            break
+    if codec == "latin-1" and b"<!" not in body:
+        return body, None  # the common case, without copying the body
+    raw = body[len(bom) :]
+    if codec != "latin-1":
+        raw = raw[: len(raw) - len(raw) % (4 if "32" in codec else 2)]
+    text = raw.decode(codec, errors="replace")
+    upper = text.upper()
+    first_element = _FIRST_ELEMENT.search(text)
+    head_end = first_element.start() if first_element else len(text)
+    start = upper.find("<!DOCTYPE", 0, head_end)
+    changed = declared_entities = False
+    if start >= 0:
+        match = _DOCTYPE_WITH_SUBSET.match(text, start)
+        if match:
+            declared_entities = "<!ENTITY" in match.group(0).upper()
+            text = text[:start] + text[match.end() :]
+            changed = True
+            first_element = _FIRST_ELEMENT.search(text)
+            head_end = first_element.start() if first_element else len(text)
+    # Whatever the DOCTYPE pattern missed (unterminated or malformed), before the root element.
+    head = text[:head_end]
+    if "<!ENTITY" in head.upper():
+        text = _ENTITY_DECLARATION.sub("", head) + text[head_end:]
+        changed = declared_entities = True
+    if not changed:
+        return body, None
+    defused = bom + text.encode(codec, errors="replace")
+    if not declared_entities:
+        return defused, None  # a subset of ELEMENT/ATTLIST only: harmless, dropped silently
+    return defused, "XML entity declarations removed, not expanded (DTD entities are never processed)"
+
+
+def _safe_link(link: object, base_url: str) -> str | None:
+    """An absolute http(s) URL, or None: no javascript:, data:, file: or giant links."""
+    if not isinstance(link, str) or not link.strip() or len(link) > MAX_URL_CHARS:
+        return None
+    try:
+        absolute = urljoin(base_url, link.strip())
+    except ValueError:  # e.g. "http://[::1" - an invalid IPv6 literal
+        return None
+    if not re.match(r"^https?://[^/\s]", absolute, re.IGNORECASE):
+        return None
+    return absolute
+
+
 def parse_feed(
     body: bytes,
     base_url: str,
@@ -116,16 +204,22 @@ def parse_feed(
     """Parse a feed document; never raises for bad input, reports problems instead."""
     if _looks_like_json(body):
         return _parse_json_feed(body, base_url, max_items, max_text_chars)
+    problems: list[str] = []
+    try:
+        body, defused = _defuse_doctype(body)
+    except Exception as exc:  # noqa: BLE001 - never let the guard itself break parsing
+        return ParsedFeed("", [], problems=[f"feed could not be checked for XML entities: {type(exc).__name__}"])
+    if defused:
+        problems.append(defused)
     try:
         parsed = feedparser.parse(
-            body,
+            io.BytesIO(body),  # a stream: never a file name or URL to feedparser
             sanitize_html=False,
             resolve_relative_uris=False,
             response_headers={"content-location": base_url, "content-type": content_type or "application/xml"},
         )
     except Exception as exc:  # noqa: BLE001 - feedparser's failure modes are not enumerable
         return ParsedFeed("", [], problems=[f"feed could not be parsed: {type(exc).__name__}: {exc}"])
-    problems = []
     if parsed.get("bozo"):
         problems.append(f"malformed feed, salvaged what parsed: {parsed.get('bozo_exception')}")
     if not parsed.get("version") and not parsed.entries:
@@ -135,17 +229,27 @@ def parse_feed(
         if len(entries) >= max_items:
             problems.append(f"more than {max_items} items; kept the first {max_items}")
             break
-        entry = _entry_from_feedparser(raw, base_url, max_text_chars)
+        try:
+            entry = _entry_from_feedparser(raw, base_url, max_text_chars, problems)
+        except Exception as exc:  # noqa: BLE001 - one odd entry must not lose the others
+            problems.append(f"skipped an entry that could not be read: {type(exc).__name__}")
+            continue
         if entry is not None:
             entries.append(entry)
     feed = parsed.get("feed", {})
-    return ParsedFeed(clean_text(feed.get("title", "") or "")[:300], entries, _declared_interval(feed), problems)
+    try:
+        title = clean_text(html_to_text(str(feed.get("title", "") or "")))[:300]
+        interval = _declared_interval(feed)
+    except Exception:  # noqa: BLE001
+        title, interval = "", None
+    return ParsedFeed(title, entries, interval, problems)
 
 
-def _entry_from_feedparser(raw: dict, base_url: str, max_text_chars: int) -> FeedEntry | None:
-    link = raw.get("link") or None
-    if link:
-        link = urljoin(base_url, link.strip())
+def _entry_from_feedparser(raw: dict, base_url: str, max_text_chars: int, problems: list[str]) -> FeedEntry | None:
+    raw_link = raw.get("link") or None
+    link = _safe_link(raw_link, base_url)
+    if raw_link and link is None:
+        problems.append(f"dropped an entry link that is not an http(s) URL: {str(raw_link)[:80]!r}")
     guid = raw.get("id") or None
     title = html_to_text(raw.get("title", "") or "")[:1000]
     content = ""
@@ -177,7 +281,9 @@ def _parse_json_feed(body: bytes, base_url: str, max_items: int, max_text_chars:
         if not isinstance(item, dict):
             problems.append("skipped an item that is not an object")
             continue
-        url = item.get("url") if isinstance(item.get("url"), str) else None
+        url = _safe_link(item.get("url"), base_url)
+        if item.get("url") and url is None:
+            problems.append(f"dropped an item link that is not an http(s) URL: {str(item.get('url'))[:80]!r}")
         guid = item.get("id")
         guid = str(guid) if isinstance(guid, (str, int)) and str(guid) else None
         title = html_to_text(item.get("title") if isinstance(item.get("title"), str) else "")[:1000]
@@ -191,7 +297,7 @@ def _parse_json_feed(body: bytes, base_url: str, max_items: int, max_text_chars:
             continue
         published = _parse_iso(item.get("date_published")) or _parse_iso(item.get("date_modified"))
         entries.append(
-            FeedEntry(guid, urljoin(base_url, url) if url else None, title, clean_text(text)[:max_text_chars], published)
+            FeedEntry(guid[:2000] if guid else None, url, title, clean_text(text[: max_text_chars * 4])[:max_text_chars], published)
         )
     title = doc.get("title") if isinstance(doc.get("title"), str) else ""
     return ParsedFeed(clean_text(title)[:300], entries, None, problems)

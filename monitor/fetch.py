@@ -1,29 +1,76 @@
 """The guarded HTTP client: every byte the monitor downloads comes through here.
 
-Guards: only http/https, a network policy checked on every hop (no loopback,
-private, link-local, multicast or reserved addresses unless allowed), redirects
-followed by hand so each hop is checked, timeouts, and a body limit enforced
-while streaming on the *decoded* bytes (so a gzip bomb stops at the limit).
+Guards, each configurable in `fetch:` (FetchConfig) with a safe default:
+
+* only http/https, checked on the first URL and on every redirect hop;
+* a network policy (no loopback, private, link-local, multicast or reserved
+  addresses unless the config opts in). It is checked twice: early on the URL,
+  for a fast refusal with a clear message, and again on the address the socket
+  actually connects to (`_GuardedBackend`), so DNS rebinding - a name that
+  resolves to a public address for the check and to 127.0.0.1 for the connect -
+  cannot slip through;
+* redirects followed by hand (at most `max_redirects`), so each hop is checked;
+* connect/read timeouts per operation and a total timeout per fetch, so a server
+  trickling a byte a second is cut off;
+* a body limit enforced while streaming, on the raw bytes and on the decoded
+  bytes. Content-Encoding is decoded here, incrementally and with a bounded
+  output per step, so a gzip/deflate/brotli bomb stops at the limit without
+  ever inflating a whole chunk in memory (httpx's own decoders would).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
+import typing
+import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from monitor.config import FetchConfig
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+try:  # brotli is an optional extra of httpx; without it we do not ask for "br".
+    import brotli
+except ImportError:  # pragma: no cover - installed with httpx[brotli]
+    brotli = None
 
-# Cloud metadata lives here; no opt-in ever makes it fetchable.
-_ALWAYS_REFUSED = [ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10")]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+_net = ipaddress.ip_network
+
+# Link-local (169.254.0.0/16, fe80::/10) is where cloud metadata services live,
+# together with a few well-known metadata addresses outside it; no opt-in ever
+# makes these fetchable.
+_ALWAYS_REFUSED = [
+    _net("169.254.0.0/16"),
+    _net("fe80::/10"),
+    _net("fd00:ec2::254/128"),  # AWS IMDS over IPv6
+    _net("100.100.100.200/32"),  # Alibaba Cloud metadata
+]
+# What `allow_private_networks: true` opens (besides loopback).
+_PRIVATE = [
+    _net("10.0.0.0/8"),
+    _net("172.16.0.0/12"),
+    _net("192.168.0.0/16"),
+    _net("100.64.0.0/10"),  # carrier-grade NAT, often used inside clouds
+    _net("fc00::/7"),  # IPv6 unique local
+    _net("fec0::/10"),  # deprecated IPv6 site-local
+]
+_NAT64 = _net("64:ff9b::/96")
+
+# Decoded output per decompression step: keeps the transient allocation small
+# even when one compressed chunk would inflate to megabytes.
+_INFLATE_STEP = 256 * 1024
+_RAW_CHUNK = 64 * 1024
 
 
 class FetchError(Exception):
@@ -45,6 +92,10 @@ class TooLarge(FetchError):
     kind = "too_large"
 
 
+class TooManyRedirects(FetchError):
+    kind = "redirects"
+
+
 class HTTPStatusError(FetchError):
     kind = "http_status"
 
@@ -60,6 +111,10 @@ class Timeout(FetchError):
 
 class NetworkError(FetchError):
     kind = "network"
+
+
+class BadEncoding(FetchError):
+    kind = "bad_encoding"
 
 
 @dataclass(frozen=True)
@@ -86,45 +141,274 @@ class FetchResult:
         return self.headers.get("content-type", "")
 
 
+def literal_address(host: str) -> IPAddress | None:
+    """The IP address a URL host denotes by itself, or None for a DNS name.
+
+    Besides the normal forms this decodes what the C resolver also accepts,
+    so that http://2130706433/, http://0x7f.1/ and http://0177.0.0.1/ are
+    recognised as 127.0.0.1 before any lookup.
+    """
+    host = host.strip("[]").split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9a-fA-FxX.]+", host) and re.match(r"[0-9]", host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def _embedded_ipv4(address: IPAddress) -> list[IPAddress]:
+    """IPv4 addresses an IPv6 address carries (mapped, NAT64, 6to4, Teredo server)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found: list[IPAddress] = []
+    if address.ipv4_mapped:
+        found.append(address.ipv4_mapped)
+    if address in _NAT64:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address.sixtofour:
+        found.append(address.sixtofour)
+    if address.teredo:
+        found.append(address.teredo[0])
+    return found
+
+
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """All addresses the system resolver gives for host (order kept, duplicates dropped)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    seen: dict[IPAddress, None] = {}
+    for info in infos:
+        seen.setdefault(ipaddress.ip_address(str(info[4][0]).split("%")[0]), None)
+    return list(seen)
+
+
 class NetworkPolicy:
     """Which addresses may be fetched: public ones, plus what the config opts into."""
 
-    def __init__(self, allow_private: bool = False, allowed_networks: list[str] | None = None):
+    def __init__(
+        self,
+        allow_private: bool = False,
+        allowed_networks: list[str] | None = None,
+        resolver: Resolver | None = None,
+    ):
         self.allow_private = allow_private
         self.allowed = [ipaddress.ip_network(n, strict=False) for n in allowed_networks or []]
+        self.resolver: Resolver = resolver or system_resolver
 
     def permits(self, address: IPAddress) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if any(address in net for net in _ALWAYS_REFUSED):
+        # An IPv6 address that wraps an IPv4 one (::ffff:127.0.0.1, 64:ff9b::7f00:1)
+        # must pass as itself and as the address it wraps.
+        return all(self._permits_one(a) for a in [address, *_embedded_ipv4(address)])
+
+    def _permits_one(self, address: IPAddress) -> bool:
+        if any(address.version == net.version and address in net for net in _ALWAYS_REFUSED):
             return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            return True  # judged by the IPv4 address it wraps
         if any(address.version == net.version and address in net for net in self.allowed):
             return True
-        if address.is_global and not address.is_multicast:
-            return True
-        if self.allow_private and (address.is_private or address.is_loopback) and not address.is_multicast:
-            return True
-        return False
+        if address.is_multicast or address.is_unspecified:
+            return False
+        if address.is_loopback or any(address.version == net.version and address in net for net in _PRIVATE):
+            return self.allow_private
+        # is_global alone lets some reserved space through (e.g. ::/8 holding ::7f00:1).
+        return address.is_global and not address.is_reserved
+
+    def refusal(self, host: str, addresses: list[IPAddress]) -> str | None:
+        """Why host must not be fetched, or None when every address is permitted."""
+        if not addresses:
+            return f"{host} has no address"
+        for address in addresses:
+            if not self.permits(address):
+                where = f"{host} is" if literal_address(host) is not None else f"{host} resolves to {address},"
+                return f"{where} a non-public address (see fetch.allow_private_networks / allowed_networks)"
+        return None
+
+    async def addresses(self, host: str, port: int) -> list[IPAddress]:
+        literal = literal_address(host)
+        if literal is not None:
+            return [literal]
+        return await self.resolver(host, port)
 
     async def check(self, url: str) -> None:
-        """Raise BlockedAddress unless every address the URL's host resolves to is permitted."""
+        """Raise BlockedAddress unless the URL is http(s) and every address its host
+        resolves to is permitted. The connect-time check in _GuardedBackend is the one
+        that counts; this one fails fast with a clear message."""
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
+        if parts.scheme.lower() not in ("http", "https"):
             raise BlockedAddress(url, f"scheme {parts.scheme or '(none)'!r} is not http/https")
         host = parts.hostname
         if not host:
             raise BlockedAddress(url, "URL has no host")
         try:
-            addresses = [ipaddress.ip_address(host)]
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         except ValueError:
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
-            except (socket.gaierror, UnicodeError) as exc:
-                raise NetworkError(url, f"cannot resolve {host}: {exc}") from None
-            addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+            raise NetworkError(url, "URL has an invalid port") from None
+        try:
+            addresses = await self.addresses(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise NetworkError(url, f"cannot resolve {host}: {exc}") from None
+        reason = self.refusal(host, addresses)
+        if reason:
+            raise BlockedAddress(url, reason)
+
+
+class _RefusedConnect(Exception):
+    """Raised inside httpcore by _GuardedBackend; httpx lets unknown exceptions through."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore network backend that resolves the host itself, vets every address
+    with the NetworkPolicy and connects to a vetted IP.
+
+    httpcore passes the URL's host here and uses it separately for TLS SNI and
+    certificate checks (and httpx puts it in the Host header), so connecting by
+    IP keeps those by hostname.
+    """
+
+    def __init__(self, policy: NetworkPolicy, inner: httpcore.AsyncNetworkBackend | None = None):
+        self._policy = policy
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await asyncio.wait_for(self._policy.addresses(host, port), timeout)
+        except asyncio.TimeoutError:
+            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+        reason = self._policy.refusal(host, addresses)
+        if reason:
+            raise _RefusedConnect(reason)
+        last_error: Exception | None = None
         for address in addresses:
-            if not self.permits(address):
-                raise BlockedAddress(url, f"{host} resolves to {address}, a non-public address (see fetch.allowed_networks)")
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
+        raise _RefusedConnect("unix sockets are never fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport(policy: NetworkPolicy, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose every TCP connect goes through the policy."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
+    pool = transport._pool
+    # httpx 0.28 builds an httpcore.AsyncConnectionPool that hands its
+    # `_network_backend` to every connection it creates. Fail loudly if a
+    # future httpx/httpcore changes that, rather than fetch unguarded.
+    if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
+        raise RuntimeError("unsupported httpx/httpcore version: cannot install the network guard")
+    pool._network_backend = _GuardedBackend(policy)
+    return transport
+
+
+class _Inflater:
+    """Incremental decoder for one Content-Encoding with a hard cap on output."""
+
+    def __init__(self, coding: str):
+        self.coding = coding
+        if coding in ("gzip", "x-gzip"):
+            self._zlib: typing.Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            # "deflate" is zlib-wrapped by the RFC, raw deflate by many servers.
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+            self._deflate_sniffed = False
+        elif coding == "br" and brotli is not None:
+            self._brotli = brotli.Decompressor()
+        else:
+            raise ValueError(f"unsupported content encoding {coding!r}")
+
+    def decode(self, data: bytes, budget: int) -> list[bytes]:
+        """Decode data; raises OverflowError as soon as output would pass budget bytes."""
+        if self.coding == "br":
+            return self._brotli_decode(data, budget)
+        if self.coding == "deflate" and not self._deflate_sniffed and data:
+            self._deflate_sniffed = True
+            try:
+                return self._zlib_decode(data, budget)
+            except zlib.error:
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._zlib_decode(data, budget)
+
+    def _zlib_decode(self, data: bytes, budget: int) -> list[bytes]:
+        out: list[bytes] = []
+        produced = 0
+        while data:
+            piece = self._zlib.decompress(data, _INFLATE_STEP)
+            produced += len(piece)
+            if produced > budget:
+                raise OverflowError
+            out.append(piece)
+            data = self._zlib.unconsumed_tail
+            if self._zlib.eof:
+                break  # trailing garbage after the stream is ignored, as browsers do
+        return out
+
+    def _brotli_decode(self, data: bytes, budget: int) -> list[bytes]:
+        out: list[bytes] = []
+        produced = 0
+        piece = self._brotli.process(data, output_buffer_limit=_INFLATE_STEP)
+        while True:
+            produced += len(piece)
+            if produced > budget:
+                raise OverflowError
+            out.append(piece)
+            if self._brotli.can_accept_more_data() or self._brotli.is_finished():
+                return out
+            piece = self._brotli.process(b"", output_buffer_limit=_INFLATE_STEP)
+
+    def flush(self, budget: int) -> list[bytes]:
+        if self.coding == "br":
+            return []
+        rest = self._zlib.flush()
+        if len(rest) > budget:
+            raise OverflowError
+        return [rest]
+
+
+def _decode_through(decoders: list[_Inflater], pieces: list[bytes], budget: int, final: bool) -> list[bytes]:
+    """Run pieces through each decoder in turn; no stage may produce more than budget bytes."""
+    for decoder in decoders:
+        out: list[bytes] = []
+        produced = 0
+        for piece in pieces:
+            for decoded in decoder.decode(piece, budget - produced):
+                produced += len(decoded)
+                out.append(decoded)
+        if final:
+            for decoded in decoder.flush(budget - produced):
+                produced += len(decoded)
+                out.append(decoded)
+        pieces = out
+    return pieces
+
+
+def _content_codings(header: str) -> list[str]:
+    return [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -142,18 +426,44 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-class Fetcher:
-    """One shared httpx client with the monitor's guards; use as an async context manager."""
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or ""), port
 
-    def __init__(self, config: FetchConfig, transport: httpx.AsyncBaseTransport | None = None):
+
+# Headers that still make sense after a redirect to another site; the rest of a
+# feed's configured headers (API keys, cookies, Authorization) stay with its own host.
+_CROSS_ORIGIN_HEADERS = {"accept", "if-none-match", "if-modified-since"}
+
+
+class Fetcher:
+    """One shared httpx client with the monitor's guards; use as an async context manager.
+
+    `transport` replaces the network entirely (tests); `resolver` replaces DNS
+    for the network policy (tests of rebinding and of names that resolve to
+    private addresses).
+    """
+
+    def __init__(
+        self,
+        config: FetchConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver | None = None,
+    ):
         self.config = config
-        self.policy = NetworkPolicy(config.allow_private_networks, config.allowed_networks)
+        self.policy = NetworkPolicy(config.allow_private_networks, config.allowed_networks, resolver)
+        limits = httpx.Limits(max_connections=config.concurrency * 2, max_keepalive_connections=config.concurrency)
+        encodings = "gzip, deflate, br" if brotli is not None else "gzip, deflate"
         self._client = httpx.AsyncClient(
-            headers={"User-Agent": config.user_agent, "Accept-Encoding": "gzip, deflate, br"},
+            headers={"User-Agent": config.user_agent, "Accept-Encoding": encodings},
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             follow_redirects=False,
-            transport=transport,
-            limits=httpx.Limits(max_connections=config.concurrency * 2, max_keepalive_connections=config.concurrency),
+            transport=transport or guarded_transport(self.policy, limits),
+            limits=limits,
             trust_env=False,
         )
 
@@ -189,12 +499,15 @@ class Fetcher:
             raise Timeout(url, f"timed out (total limit {self.config.total_timeout:g}s)") from None
 
     async def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
+        first_origin = _origin(url)
         for _hop in range(self.config.max_redirects + 1):
             await self.policy.check(url)
+            if _origin(url) != first_origin:
+                headers = {k: v for k, v in headers.items() if k.lower() in _CROSS_ORIGIN_HEADERS}
             try:
                 async with self._client.stream("GET", url, headers=headers) as response:
                     if response.is_redirect and "location" in response.headers:
-                        url = urljoin(str(response.url), response.headers["location"])
+                        url = urljoin(str(response.url), response.headers["location"].strip())
                         continue
                     if response.status_code == 304:
                         return FetchResult(url, 304, b"", dict(response.headers))
@@ -204,24 +517,44 @@ class Fetcher:
                         )
                     body = await self._read_limited(response, url)
                     return FetchResult(url, response.status_code, body, dict(response.headers))
+            except _RefusedConnect as exc:
+                raise BlockedAddress(url, exc.reason) from None
             except httpx.TimeoutException:
                 raise Timeout(url, "timed out waiting for the server") from None
-            except httpx.DecodingError as exc:
-                raise NetworkError(url, f"bad content encoding: {exc}") from None
-            except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.StreamError) as exc:
                 raise NetworkError(url, f"{type(exc).__name__}: {exc}") from None
-        raise FetchError(url, f"more than {self.config.max_redirects} redirects")
+        raise TooManyRedirects(url, f"more than {self.config.max_redirects} redirects")
 
     async def _read_limited(self, response: httpx.Response, url: str) -> bytes:
+        """The decoded body, refusing it as soon as the raw or the decoded size passes the limit."""
         limit = self.config.max_body_bytes
-        declared = response.headers.get("content-length", "")
+        declared = response.headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > limit:
             raise TooLarge(url, f"body of {int(declared)} bytes is over the {limit}-byte limit")
+        try:
+            # Decoders apply in reverse order of the codings listed.
+            decoders = [_Inflater(c) for c in reversed(_content_codings(response.headers.get("content-encoding", "")))]
+        except ValueError as exc:
+            raise BadEncoding(url, str(exc)) from None
         chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge(url, f"body (decompressed) is over the {limit}-byte limit")
-            chunks.append(chunk)
+        raw_size = size = 0
+        try:
+            async for raw in response.aiter_raw(_RAW_CHUNK):
+                raw_size += len(raw)
+                if raw_size > limit:
+                    raise TooLarge(url, f"body is over the {limit}-byte limit")
+                pieces = _decode_through(decoders, [raw], limit - size, final=False)
+                size += sum(map(len, pieces))
+                chunks += pieces
+            pieces = _decode_through(decoders, [], limit - size, final=True)
+            size += sum(map(len, pieces))
+            chunks += pieces
+        except OverflowError:
+            raise TooLarge(
+                url, f"body decompresses to over the {limit}-byte limit (compression bomb?), stopped after {raw_size} bytes read"
+            ) from None
+        except (zlib.error, *((brotli.error,) if brotli is not None else ())) as exc:
+            raise BadEncoding(url, f"bad {response.headers.get('content-encoding')} content encoding: {exc}") from None
+        if size > limit:
+            raise TooLarge(url, f"body decompresses to over the {limit}-byte limit")
         return b"".join(chunks)

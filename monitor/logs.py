@@ -39,6 +39,8 @@ redact = Redactor()
 
 class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict):  # structlog's own records: _redact_event scrubs them
+            return True
         message = record.getMessage()
         cleaned = redact(message)
         if record.exc_info and record.exc_info[1] is not None:

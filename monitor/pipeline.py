@@ -17,6 +17,8 @@ from monitor.extract import best_text, extract_text_async
 from monitor.feeds import FeedEntry, parse_feed
 from monitor.fetch import FetchError, Fetcher, HTTPStatusError
 from monitor.logs import get_logger
+from monitor import metrics  # issue 6: counters/histograms bumped below
+from monitor.schedule import cache_lifetime  # issue 6: Cache-Control/Expires -> next poll
 from monitor.match import EntityMatch, Matcher
 from monitor.notify.console import CONSOLE_CHAT
 from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around
@@ -53,6 +55,9 @@ class PollOutcome:
     duration: float = 0.0
     error: str | None = None
     retry_after: float | None = None
+    # issue 6: seconds the response says it stays fresh (Cache-Control max-age / Expires);
+    # monitor.schedule does not poll sooner unless the config says so.
+    cache_lifetime: float | None = None
     feed_state: FeedState | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -80,7 +85,8 @@ async def poll_feed(runtime: Runtime, store: Store, fetcher: Fetcher, feed: Feed
 async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig) -> PollOutcome:
     config = runtime.settings.config
     state = await asyncio.to_thread(store.ensure_feed, feed.url, feed.name or feed.url)
-    broken_after = timedelta(seconds=max(config.feed_interval(feed) * 6, 3600))
+    # issue 6: configurable (defaults.broken_after); the default is the old max(6 x interval, 1 h).
+    broken_after = timedelta(seconds=config.feed_broken_after(feed))
     try:
         response = await fetcher.get(
             feed.url, etag=state.etag, last_modified=state.last_modified, headers=feed.headers, accept=FEED_ACCEPT
@@ -94,12 +100,13 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
 
     if response.not_modified:
         state = await asyncio.to_thread(store.record_poll, state.id, status="not_modified")
-        return PollOutcome(feed.url, "not_modified", feed_state=state)
+        return PollOutcome(feed.url, "not_modified", feed_state=state, cache_lifetime=cache_lifetime(response.headers))
 
     parsed = await asyncio.to_thread(
         parse_feed, response.body, response.url, config.fetch.max_items_per_feed, config.fetch.max_text_chars
     )
     outcome = PollOutcome(feed.url, "ok", entries=len(parsed.entries), problems=list(parsed.problems))
+    outcome.cache_lifetime = cache_lifetime(response.headers)  # issue 6
     if not parsed.entries and parsed.problems:
         outcome.status, outcome.error = "parse_error", parsed.problems[0]
         outcome.feed_state = await asyncio.to_thread(
@@ -151,7 +158,8 @@ async def _process_entry(
 
     page_text = None
     if config.fetch.fetch_pages and entry.url:
-        page_text = await _page_text(fetcher, entry.url, config.fetch.max_text_chars)
+        with metrics.EXTRACT_SECONDS.time():  # issue 6: page fetch + extraction latency
+            page_text = await _page_text(fetcher, entry.url, config.fetch.max_text_chars)
     body, source = best_text(page_text, entry.summary)
     body = body[: config.fetch.max_text_chars]
     hashed = identity.content_hash(entry.title, body) if len(body) >= MIN_HASHED_CHARS else None
@@ -184,6 +192,11 @@ async def _process_entry(
     if item_id is None:
         return None
     if found:
+        # issue 6: metrics for a newly stored matching item
+        for m in found:
+            metrics.MATCHES.labels(m.entity_id).inc()
+        if queued and entry.published is not None:
+            metrics.PUBLISH_TO_QUEUE_SECONDS.observe(max(0.0, (utcnow() - entry.published).total_seconds()))
         log.info(
             "match",
             item=entry.url or entry.guid,

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from monitor.store import FoundMention, NewItem, QueuedAlert, Store
 from monitor.store import reports
+from monitor.store.schema import MIGRATIONS
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -137,7 +138,7 @@ def test_migrations_are_recorded_and_idempotent(tmp_path):
     Store(url).close()
     Store(url).close()
     with sqlite3.connect(tmp_path / "m.db") as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(len(MIGRATIONS),)]
 
 
 def test_display_url_hides_the_password():

@@ -16,7 +16,17 @@ from sqlalchemy import Engine, and_, create_engine, event, func, or_, select, up
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from monitor.store.schema import alerts, feeds, items, matches, migrate, service_state, subscribers, subscriptions
+from monitor.store.schema import (
+    alerts,
+    delivery_attempts,
+    feeds,
+    items,
+    matches,
+    migrate,
+    service_state,
+    subscribers,
+    subscriptions,
+)
 
 
 def utcnow() -> datetime:
@@ -321,6 +331,176 @@ class Store:
             changed = conn.execute(update(service_state).where(service_state.c.key == key).values(value=value))
             if changed.rowcount == 0:
                 conn.execute(service_state.insert().values(key=key, value=value))
+
+
+    # -- delivery bookkeeping (issue 4: monitor.notify.outbox) ------------------
+    #
+    # An alert goes queued -> sending (committed, with an open delivery_attempts
+    # row, BEFORE the Bot API call) -> sent | queued (retry) | failed | unknown.
+    # Outcomes are written only while the row is 'sending' (or 'unknown', which
+    # a restarted instance may have stamped on a send another live instance is
+    # still finishing), so a stale writer can never resurrect a finished alert.
+
+    def due_outbox(self, limit: int = 200, exclude_chats: Iterable[str] = ()) -> list[OutboxRow]:
+        """Queued alerts for Telegram (not the console) whose time has come, oldest first."""
+        excluded = list(exclude_chats)
+        query = (
+            select(alerts)
+            .where(alerts.c.status == "queued", alerts.c.next_attempt_at <= utcnow(), alerts.c.chat_id.not_in(excluded))
+            .order_by(alerts.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            OutboxRow(r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"], _aware(r["created_at"]))
+            for r in rows
+        ]
+
+    def claim_alert(self, alert_id: int) -> int | None:
+        """queued -> sending plus an open attempt record, in one transaction.
+
+        Returns the attempt id, or None when the alert is no longer queued
+        (another sender claimed it first)."""
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.status == "queued")
+                .values(status="sending", attempts=alerts.c.attempts + 1)
+            ).rowcount
+            if claimed != 1:
+                return None
+            return int(
+                conn.execute(delivery_attempts.insert().values(alert_id=alert_id, started_at=utcnow())).inserted_primary_key[0]
+            )
+
+    def _finish(self, alert_id: int, attempt_id: int, outcome: str, detail: str | None, **values) -> bool:
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.status.in_(("sending", "unknown")))
+                .values(**values)
+            ).rowcount
+            conn.execute(
+                update(delivery_attempts)
+                .where(delivery_attempts.c.id == attempt_id)
+                .values(finished_at=utcnow(), outcome=outcome, detail=detail[:2000] if detail else None)
+            )
+        return changed == 1
+
+    def finish_sent(self, alert_id: int, attempt_id: int, message_id: int | None, note: str | None = None) -> bool:
+        return self._finish(
+            alert_id, attempt_id, "sent", note,
+            status="sent", sent_at=utcnow(), telegram_message_id=message_id, error=note,
+        )
+
+    def finish_retry(self, alert_id: int, attempt_id: int, delay_seconds: float, reason: str) -> bool:
+        return self._finish(
+            alert_id, attempt_id, "retry", reason,
+            status="queued", next_attempt_at=utcnow() + timedelta(seconds=max(delay_seconds, 0.0)), error=reason[:2000],
+        )
+
+    def finish_failed(self, alert_id: int, attempt_id: int, reason: str) -> bool:
+        return self._finish(alert_id, attempt_id, "failed", reason, status="failed", error=reason[:2000])
+
+    def finish_unknown(self, alert_id: int, attempt_id: int, reason: str) -> bool:
+        return self._finish(alert_id, attempt_id, "unknown", reason, status="unknown", error=reason[:2000])
+
+    def fail_queued_for_chat(self, chat_id: str, reason: str) -> int:
+        """Every still-queued alert to a chat that can no longer receive anything -> failed."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(alerts)
+                .where(alerts.c.chat_id == chat_id, alerts.c.status == "queued")
+                .values(status="failed", error=reason[:2000])
+            ).rowcount
+
+    def recover_in_flight(self, reason: str) -> list[int]:
+        """Alerts left 'sending' by a stopped process -> 'unknown' (never resent); returns their ids."""
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(select(alerts.c.id).where(alerts.c.status == "sending")).all()]
+            if ids:
+                conn.execute(update(alerts).where(alerts.c.id.in_(ids)).values(status="unknown", error=reason[:2000]))
+                conn.execute(
+                    update(delivery_attempts)
+                    .where(delivery_attempts.c.alert_id.in_(ids), delivery_attempts.c.outcome.is_(None))
+                    .values(outcome="unknown", finished_at=utcnow(), detail=reason[:2000])
+                )
+        return ids
+
+    def alert_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {status: int(n) for status, n in conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))}
+
+    # -- subscribers (issue 4: monitor.bot) --------------------------------------
+
+    def register_subscriber(self, chat_id: str, username: str | None) -> bool:
+        """Create or re-activate a subscriber (a user who blocked and came back). True if new."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(subscribers.c.chat_id).where(subscribers.c.chat_id == chat_id)).first()
+            if row is None:
+                try:
+                    conn.execute(
+                        subscribers.insert().values(
+                            chat_id=chat_id, username=username, active=True, all_entities=False, created_at=utcnow()
+                        )
+                    )
+                    return True
+                except IntegrityError:
+                    pass
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.chat_id == chat_id)
+                .values(active=True, deactivated_reason=None, **({"username": username} if username else {}))
+            )
+            return False
+
+    def subscribe(self, chat_id: str, entity_ids: Iterable[str] = (), *, all_entities: bool = False) -> None:
+        with self.engine.begin() as conn:
+            if all_entities:
+                conn.execute(update(subscribers).where(subscribers.c.chat_id == chat_id).values(all_entities=True))
+            have = {r[0] for r in conn.execute(select(subscriptions.c.entity_id).where(subscriptions.c.chat_id == chat_id))}
+            new = [e for e in dict.fromkeys(entity_ids) if e not in have]
+            if new:
+                conn.execute(subscriptions.insert(), [{"chat_id": chat_id, "entity_id": e} for e in new])
+
+    def unsubscribe(self, chat_id: str, entity_ids: Iterable[str] | None = None) -> None:
+        """Stop following these entities; None: stop following everything."""
+        with self.engine.begin() as conn:
+            query = subscriptions.delete().where(subscriptions.c.chat_id == chat_id)
+            if entity_ids is None:
+                conn.execute(update(subscribers).where(subscribers.c.chat_id == chat_id).values(all_entities=False))
+            else:
+                query = query.where(subscriptions.c.entity_id.in_(list(entity_ids)))
+            conn.execute(query)
+
+    def subscription(self, chat_id: str) -> tuple[bool, bool, list[str]] | None:
+        """(active, all entities, followed entity ids) of a subscriber, or None if unknown."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(subscribers.c.active, subscribers.c.all_entities).where(subscribers.c.chat_id == chat_id)
+            ).first()
+            if row is None:
+                return None
+            followed = [
+                r[0]
+                for r in conn.execute(
+                    select(subscriptions.c.entity_id).where(subscriptions.c.chat_id == chat_id).order_by(subscriptions.c.entity_id)
+                )
+            ]
+        return bool(row[0]), bool(row[1]), followed
+
+    def deactivate_subscriber(self, chat_id: str, reason: str) -> bool:
+        """A user who blocked the bot gets no more alerts (until they /start again)."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.chat_id == chat_id, subscribers.c.active.is_(True))
+                    .values(active=False, deactivated_reason=reason[:2000])
+                ).rowcount
+                == 1
+            )
 
 
 def _feed_state(row, name: str) -> FeedState:

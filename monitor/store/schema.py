@@ -135,7 +135,28 @@ def _v1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[feeds, items, matches, alerts, subscribers, subscriptions, service_state])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+# -- delivery bookkeeping (issue 4) ---------------------------------------------
+# One row per send attempt of an outbox alert, written (committed) BEFORE the
+# Bot API call and completed after it: the idempotency record. A row whose
+# outcome is still NULL after a crash marks the lost-answer window.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("outcome", String(20)),  # sent, retry, failed, unknown; NULL while in flight
+    Column("detail", Text),
+    Index("ix_delivery_attempts_alert", "alert_id"),
+)
+
+
+def _v2_delivery_attempts(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[delivery_attempts])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_delivery_attempts]
 
 
 def migrate(conn: Connection) -> int:

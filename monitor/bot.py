@@ -1,0 +1,359 @@
+"""Subscriber commands in a private chat with the bot.
+
+/start, /help, /subscribe, /unsubscribe, /list, /entities, /recent [entity],
+/status (admins only). Subscriptions live in the database (subscribers,
+subscriptions), so they survive restarts; the pipeline reads them when it queues
+alerts.
+
+Updates come by long polling (getUpdates) in our own small loop on the same
+PTB Bot the outbox uses, rather than a PTB Application: the service already
+owns the event loop and the lifecycle, and this keeps one HTTP client, one rate
+governor and one place that knows the offset. The offset is stored in
+service_state after each update is handled, so a restart neither loses nor
+(beyond the one update in hand) repeats commands. Replies go straight out (not
+through the outbox) but wait for the same rate governor as alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Sequence
+
+from telegram import Bot, BotCommand, LinkPreviewOptions, Update
+from telegram.error import Conflict, Forbidden, InvalidToken, RetryAfter, TelegramError
+
+from monitor.logs import get_logger
+from monitor.notify.outbox import RateGovernor, backoff
+from monitor.notify.telegram import retry_after_seconds
+from monitor.store import Store
+
+log = get_logger("monitor.bot")
+
+OFFSET_KEY = "telegram.updates_offset"
+MAX_REPLY = 4000  # under Telegram's 4096 with room for markup
+
+COMMANDS: list[tuple[str, str]] = [
+    ("start", "Start talking to the bot"),
+    ("help", "What the bot can do"),
+    ("subscribe", "Follow entities: /subscribe all, or ids or names"),
+    ("unsubscribe", "Stop following: /unsubscribe all, or ids"),
+    ("list", "What I follow"),
+    ("entities", "What can be followed"),
+    ("recent", "The latest alerts: /recent [entity]"),
+    ("status", "Feeds and delivery health (admins)"),
+]
+
+HELP = (
+    "I send news alerts about tracked entities (Iraq, coalition bases, armed groups).\n\n"
+    "/subscribe all: every alert\n"
+    "/subscribe kataeb-hezbollah taji-base: only these (ids or names, see /entities)\n"
+    "/unsubscribe taji-base, or /unsubscribe all\n"
+    "/list: what you follow\n"
+    "/entities: what can be followed\n"
+    "/recent [entity]: the latest alerts\n"
+    "/status: service health (admins only)"
+)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.replace("_", "-").casefold().split())
+
+
+def resolve_entities(terms: str, entities: Sequence) -> tuple[list[str], list[str]]:
+    """Entity ids meant by what the user typed, and the terms not understood.
+
+    Accepts ids ("taji-base"), hashtag forms ("#taji_base"), display names and
+    aliases, several at once separated by spaces or commas; a multi-word name
+    ("Kataeb Hezbollah") is recognised before the words are split."""
+    by_key: dict[str, str] = {}
+    for entity in entities:
+        by_key.setdefault(_norm(entity.id), entity.id)
+        by_key.setdefault(_norm(entity.name), entity.id)
+        for alias in getattr(entity, "aliases", []):
+            by_key.setdefault(_norm(getattr(alias, "text", alias)), entity.id)
+    found: list[str] = []
+    unknown: list[str] = []
+    for chunk in terms.replace("\n", ",").split(","):
+        chunk = chunk.strip().lstrip("#")
+        if not chunk:
+            continue
+        if (hit := by_key.get(_norm(chunk))) is not None:
+            found.append(hit)
+            continue
+        words = chunk.split()
+        i = 0
+        while i < len(words):  # longest run of words that names an entity
+            for j in range(len(words), i, -1):
+                hit = by_key.get(_norm(" ".join(words[i:j]).lstrip("#")))
+                if hit is not None:
+                    found.append(hit)
+                    i = j
+                    break
+            else:
+                unknown.append(words[i])
+                i += 1
+    return list(dict.fromkeys(found)), unknown
+
+
+def split_reply(text: str, limit: int = MAX_REPLY) -> list[str]:
+    """Cut a long reply at line ends so each part stays under Telegram's limit."""
+    parts, current = [], ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            parts.append(line[:limit])
+            line = line[limit:]
+        if current and len(current) + 1 + len(line) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        parts.append(current)
+    return parts
+
+
+class CommandBot:
+    """Long-polls getUpdates and answers commands; start()/stop() from the service."""
+
+    def __init__(
+        self, bot: Bot, store: Store, settings, governor: RateGovernor, *, poll_timeout: int = 25
+    ) -> None:
+        self.bot = bot
+        self.store = store
+        self.settings = settings
+        self.governor = governor
+        self.poll_timeout = poll_timeout
+        self._task: asyncio.Task | None = None
+        self._handling = asyncio.Lock()
+
+    @property
+    def entities(self) -> Sequence:
+        return self.settings.watchlist.entities
+
+    @property
+    def admins(self) -> set[int]:
+        return set(self.settings.config.telegram.admins)
+
+    async def start(self) -> None:
+        try:
+            await self.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+        except TelegramError as exc:  # not fatal: the commands still work when typed
+            log.warning("set_my_commands_failed", error=type(exc).__name__)
+        self._task = asyncio.create_task(self._poll(), name="telegram-commands")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        async with self._handling:  # let a command in hand finish, then stop polling
+            self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            pass
+        self._task = None
+
+    async def _poll(self) -> None:
+        offset = int(await asyncio.to_thread(self.store.get_state, OFFSET_KEY) or 0)
+        failures = 0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset or None, timeout=self.poll_timeout, allowed_updates=["message"]
+                )
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except (Conflict, InvalidToken) as exc:
+                failures += 1
+                log.error("telegram_updates_refused", error=type(exc).__name__, reason=str(exc))
+                await asyncio.sleep(backoff(failures, base=5.0))
+                continue
+            except TelegramError as exc:
+                failures += 1
+                await asyncio.sleep(backoff(failures, cap=60.0))
+                if failures in (1, 10):
+                    log.warning("telegram_updates_failed", error=type(exc).__name__)
+                continue
+            for update in updates:
+                async with self._handling:
+                    try:
+                        await self.handle(update)
+                    except Exception as exc:  # noqa: BLE001 - one bad command must not stop the bot
+                        log.exception("command_failed", update=update.update_id, error=str(exc))
+                    offset = update.update_id + 1
+                    await asyncio.to_thread(self.store.set_state, OFFSET_KEY, str(offset))
+
+    # -- commands ------------------------------------------------------------
+
+    async def handle(self, update: Update) -> None:
+        message = update.message
+        if message is None or message.chat.type != "private" or not message.text:
+            return  # commands are for private chats; the channel is read-only
+        chat = str(message.chat.id)
+        user_id = message.from_user.id if message.from_user else message.chat.id
+        text = message.text.strip()
+        if not text.startswith("/"):
+            await self.reply(chat, "I only understand commands.\n\n" + html.escape(HELP))
+            return
+        head, _, args = text.partition(" ")
+        command, _, addressed_to = head[1:].partition("@")
+        if addressed_to and addressed_to.lower() != self._username().lower():
+            return  # "/help@other_bot" in a shared chat
+        command = command.lower()
+        username = message.from_user.username if message.from_user else None
+        handler = {
+            "start": self._start,
+            "help": self._help,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "list": self._list,
+            "entities": self._entities,
+            "recent": self._recent,
+            "status": self._status,
+        }.get(command)
+        if handler is None:
+            await self.reply(chat, f"Unknown command /{html.escape(command)}.\n\n" + html.escape(HELP))
+            return
+        log.info("command", chat=chat, command=command)
+        await handler(chat, args.strip(), user_id=user_id, username=username)
+
+    async def _start(self, chat: str, args: str, *, user_id: int, username: str | None) -> None:
+        await asyncio.to_thread(self.store.register_subscriber, chat, username)
+        await self.reply(chat, "Welcome. " + html.escape(HELP))
+
+    async def _help(self, chat: str, args: str, **_) -> None:
+        await self.reply(chat, html.escape(HELP))
+
+    async def _subscribe(self, chat: str, args: str, *, user_id: int, username: str | None) -> None:
+        if not args:
+            await self.reply(chat, "Follow what? /subscribe all, or entity ids or names (see /entities).")
+            return
+        await asyncio.to_thread(self.store.register_subscriber, chat, username)
+        if _norm(args) in ("all", "*", "everything"):
+            await asyncio.to_thread(self.store.subscribe, chat, (), all_entities=True)
+            await self.reply(chat, "Subscribed to all alerts.")
+            return
+        found, unknown = resolve_entities(args, self.entities)
+        if found:
+            await asyncio.to_thread(self.store.subscribe, chat, found)
+        lines = []
+        if found:
+            lines.append("Subscribed to: " + html.escape(", ".join(self._name(e) for e in found)) + ".")
+        if unknown:
+            lines.append("Not known: " + html.escape(", ".join(unknown)) + ". See /entities.")
+        await self.reply(chat, "\n".join(lines))
+
+    async def _unsubscribe(self, chat: str, args: str, **_) -> None:
+        state = await asyncio.to_thread(self.store.subscription, chat)
+        if state is None:
+            await self.reply(chat, "You follow nothing yet. /subscribe to start.")
+            return
+        if not args or _norm(args) in ("all", "*", "everything"):
+            await asyncio.to_thread(self.store.unsubscribe, chat, None)
+            await self.reply(chat, "Unsubscribed from everything.")
+            return
+        found, unknown = resolve_entities(args, self.entities)
+        if found:
+            await asyncio.to_thread(self.store.unsubscribe, chat, found)
+        lines = []
+        if found:
+            lines.append("Unsubscribed from: " + html.escape(", ".join(self._name(e) for e in found)) + ".")
+            if state[1]:
+                lines.append("You still receive all alerts: /unsubscribe all to stop.")
+        if unknown:
+            lines.append("Not known: " + html.escape(", ".join(unknown)) + ".")
+        await self.reply(chat, "\n".join(lines))
+
+    async def _list(self, chat: str, args: str, **_) -> None:
+        state = await asyncio.to_thread(self.store.subscription, chat)
+        if state is None or (not state[1] and not state[2]):
+            await self.reply(chat, "You follow nothing yet. /subscribe all, or see /entities.")
+            return
+        active, everything, followed = state
+        lines = ["You follow <b>all</b> entities."] if everything else ["You follow:"]
+        lines += [f"• {html.escape(self._name(e))} (<code>{html.escape(e)}</code>)" for e in followed]
+        if not active:
+            lines.append("Alerts are paused (the bot was blocked); send /start to resume.")
+        await self.reply(chat, "\n".join(lines))
+
+    async def _entities(self, chat: str, args: str, **_) -> None:
+        lines = ["You can follow:"] + [
+            f"• {html.escape(e.name)}: <code>{html.escape(e.id)}</code>" for e in self.entities
+        ]
+        await self.reply(chat, "\n".join(lines))
+
+    async def _recent(self, chat: str, args: str, **_) -> None:
+        from monitor.store import reports
+
+        entity_id = None
+        if args:
+            found, unknown = resolve_entities(args, self.entities)
+            if not found:
+                await self.reply(chat, f"Not known: {html.escape(args)}. See /entities.")
+                return
+            entity_id = found[0]
+        items = await asyncio.to_thread(reports.recent, self.store, 5, entity_id)
+        if not items:
+            await self.reply(chat, "No alerts yet.")
+            return
+        lines = []
+        for item in items:
+            when = (item.published_at or item.fetched_at).strftime("%Y-%m-%d %H:%M UTC")
+            title = html.escape(item.title or item.url or "untitled")
+            link = f'<a href="{html.escape(item.url, quote=True)}">{title}</a>' if item.url else title
+            lines.append(f"• {link}\n  {html.escape(item.feed)} · {when} · {html.escape(', '.join(item.entities))}")
+        await self.reply(chat, "\n".join(lines))
+
+    async def _status(self, chat: str, args: str, *, user_id: int, **_) -> None:
+        if user_id not in self.admins and int(chat) not in self.admins:
+            await self.reply(chat, "Sorry, /status is for the bot's administrators.")
+            return
+        from monitor.store import reports
+
+        stats = await asyncio.to_thread(reports.stats, self.store)
+        depth, oldest = await asyncio.to_thread(self.store.queue_depth)
+        lines = [f"<b>Feeds</b> ({len(stats.feeds)})"]
+        for f in stats.feeds:
+            when = f.last_polled_at.strftime("%Y-%m-%d %H:%M") if f.last_polled_at else "never"
+            status = html.escape(f.last_status or "not polled") + (" (broken)" if f.broken else "")
+            error = f": {html.escape(f.last_error[:200])}" if f.last_error else ""
+            lines.append(f"• {html.escape(f.name or f.url)}: {when}, {status}{error}")
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(stats.alerts_by_status.items())) or "none"
+        lines.append(f"<b>Alerts</b> {html.escape(counts)}; queued now: {depth}")
+        if oldest:
+            lines.append(f"Oldest queued since {oldest.strftime('%Y-%m-%d %H:%M UTC')}")
+        for failed_chat, reason in stats.failed_alerts[:5]:
+            lines.append(f"failed to {html.escape(failed_chat)}: {html.escape(reason[:200])}")
+        await self.reply(chat, "\n".join(lines))
+
+    def _username(self) -> str:
+        try:
+            return self.bot.username or ""
+        except RuntimeError:  # getMe never answered: accept any @suffix
+            return ""
+
+    def _name(self, entity_id: str) -> str:
+        return next((e.name for e in self.entities if e.id == entity_id), entity_id)
+
+    async def reply(self, chat: str, text_html: str) -> None:
+        """Answer in the chat, paced by the governor; a user who blocked us is deactivated."""
+        for part in split_reply(text_html):
+            for attempt in range(3):
+                await self.governor.acquire(chat)
+                try:
+                    await self.bot.send_message(
+                        int(chat), part, parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True)
+                    )
+                    break
+                except RetryAfter as exc:
+                    self.governor.pause_chat(chat, retry_after_seconds(exc))
+                except Forbidden as exc:
+                    await asyncio.to_thread(self.store.deactivate_subscriber, chat, exc.message)
+                    return
+                except TelegramError as exc:
+                    log.warning("reply_failed", chat=chat, error=type(exc).__name__, attempt=attempt + 1)
+                    if attempt == 2:
+                        return
+                    await asyncio.sleep(1.0)
+

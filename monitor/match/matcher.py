@@ -1,0 +1,496 @@
+"""Find watchlist entities in text: one Aho-Corasick scan plus context rules.
+
+How a text is matched:
+
+1. Normalise it (`normalise.fold_cased`, all in C) and lower-case it; pad with
+   spaces. Every alias variant is stored as " variant " so the automaton only
+   reports whole words: a space stands for any word break after normalisation.
+   (Scripts written without spaces, such as Chinese, get no padding.)
+2. One pass of the automaton finds alias variants and role phrases.
+3. Case-sensitive acronyms (IS, SDF, KH) are checked against the cased text at
+   the same positions, which normalisation keeps aligned.
+4. Context rules of weak aliases look at the words around the mention, or the
+   whole document, and at the entities already accepted.
+5. Role phrases ("coalition spokesman") take the capitalised name next to them.
+6. Only accepted mentions are mapped back to original offsets, one line at a
+   time, by replaying the normalisation with offsets (`normalise.normalise`).
+
+The Matcher is built once and only read afterwards, so any number of threads may
+call `match` at the same time. It does no I/O.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import ahocorasick
+
+from monitor.match.normalise import Normalised, fold_cased, fold_phrase, normalise
+from monitor.match.variants import generate, script_of
+from monitor.watchlist import AliasSpec, ContextRule, RoleSpec, Watchlist
+
+
+@dataclass(frozen=True)
+class Mention:
+    text: str  # == original[start:end]
+    start: int
+    end: int
+    alias: str  # the watchlist alias (or role phrase) that matched
+    rule: str  # how: "alias", "variant:q-k+article", "role:before", "implied:myles-caggins"; "+context:..."
+
+
+@dataclass(frozen=True)
+class EntityMatch:
+    entity_id: str
+    name: str
+    mentions: tuple[Mention, ...]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One candidate mention and what the matcher decided about it."""
+
+    entity_id: str
+    text: str
+    start: int
+    end: int
+    alias: str
+    variant: str  # the normalised spelling that was found
+    rules: tuple[str, ...]  # variant rules that produced that spelling
+    context: str  # which context rule fired or failed
+    accepted: bool
+
+    def __str__(self) -> str:
+        verdict = "MATCH " if self.accepted else "reject"
+        how = "+".join(self.rules) if self.rules else "as written"
+        return (
+            f"{verdict} {self.entity_id:<28} {self.text!r} [{self.start}:{self.end}]"
+            f"  alias={self.alias!r} variant={self.variant!r} ({how})"
+            + (f"  context: {self.context}" if self.context else "")
+        )
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    entity: int
+    alias: str
+    variant: str
+    rules: tuple[str, ...]
+    spec: AliasSpec | None = None  # None for role phrases
+    cased: str | None = None  # case-sensitive aliases: the exact normalised form
+    role: RoleSpec | None = None
+    role_side: str = ""  # "before" | "after"
+
+
+@dataclass(frozen=True)
+class _Key:
+    length: int
+    lpad: int
+    rpad: int
+    patterns: tuple[int, ...]
+
+
+@dataclass
+class _Candidate:
+    start: int  # in the padded scan string
+    end: int
+    pattern: int
+    accepted: bool | None = None
+    context: str = ""
+    original: tuple[int, int] | None = None
+    name_span: tuple[int, int] | None = None  # roles: the person's name in the original text
+    extra: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Entity:
+    id: str
+    name: str
+    implies: tuple[int, ...]
+
+
+class Matcher:
+    """Immutable after construction; see module docstring."""
+
+    def __init__(self, entities: list[_Entity], patterns: list[_Pattern], automaton: ahocorasick.Automaton | None):
+        self._entities = entities
+        self._patterns = patterns
+        self._automaton = automaton
+        self._index = {e.id: i for i, e in enumerate(entities)}
+
+    # -- building -------------------------------------------------------------------------
+
+    @classmethod
+    def from_watchlist(cls, watchlist: Watchlist) -> Matcher:
+        entities = [_Entity(e.id, e.name, ()) for e in watchlist.entities]
+        index = {e.id: i for i, e in enumerate(entities)}
+        entities = [
+            _Entity(e.id, e.name, tuple(index[x] for x in e.implies if x in index)) for e in watchlist.entities
+        ]
+        patterns: list[_Pattern] = []
+        keys: dict[str, list[int]] = {}
+
+        def add(key: str, pattern: _Pattern) -> None:
+            patterns.append(pattern)
+            keys.setdefault(key, []).append(len(patterns) - 1)
+
+        for ei, entity in enumerate(watchlist.entities):
+            skip = set(entity.skip_variant_rules)
+            rules = list(entity.variant_rules) + [r for r in watchlist.variant_rules if r.name not in skip]
+            for alias in entity.aliases:
+                # Case-sensitive aliases compare letters only, so "K-1" passes for "K1".
+                cased = "".join(fold_cased(alias.text).split()) if alias.case_sensitive else None
+                for variant in generate(
+                    alias, rules, watchlist.max_variants_per_alias, watchlist.max_changes_per_variant
+                ):
+                    add(_pad(variant.text), _Pattern(ei, alias.text, variant.text, variant.rules, alias, cased))
+            for role in entity.roles:
+                for side, phrases in (("before", role.before), ("after", role.after)):
+                    seen: set[str] = set()
+                    for phrase in phrases:
+                        text = fold_phrase(phrase)
+                        if text and text not in seen:  # "coalition's spokesman" = "coalition spokesman"
+                            seen.add(text)
+                            add(_pad(text), _Pattern(ei, phrase, text, (), None, None, role, side))
+
+        automaton = None
+        if keys:
+            automaton = ahocorasick.Automaton()
+            for key, pids in keys.items():
+                lpad = 1 if key.startswith(" ") else 0
+                rpad = 1 if key.endswith(" ") else 0
+                automaton.add_word(key, _Key(len(key), lpad, rpad, tuple(pids)))
+            automaton.make_automaton()
+        return cls(entities, patterns, automaton)
+
+    # -- matching -------------------------------------------------------------------------
+
+    def match(self, text: str) -> list[EntityMatch]:
+        """Entities mentioned in `text`, ordered by their first mention."""
+        return self._run(text, explain=False)[0]
+
+    def explain(self, text: str) -> list[Explanation]:
+        """Every candidate mention with its alias, variant rules, context decision."""
+        return self._run(text, explain=True)[1]
+
+    def _run(self, text: str, explain: bool) -> tuple[list[EntityMatch], list[Explanation]]:
+        if not isinstance(text, str) or not text or self._automaton is None:
+            return [], []
+        cased = fold_cased(text)
+        lower = cased.lower()
+        scan = " " + lower.replace("\n", " ") + " "
+        candidates = self._candidates(scan, cased)
+        if not candidates:
+            return [], []
+        mapper = _Mapper(text, lower)
+        self._decide(scan, candidates, mapper)
+
+        explanations: list[Explanation] = []
+        role_hits = {(c.start, c.end) for c in candidates if c.accepted and self._patterns[c.pattern].role is not None}
+        by_entity: dict[int, dict[tuple[int, int], Mention]] = {}
+        for cand in candidates:
+            pattern = self._patterns[cand.pattern]
+            if cand.accepted or explain:
+                if cand.original is None:
+                    cand.original = mapper.span(cand.start - 1, cand.end - 1)
+            if cand.accepted:
+                start, end = cand.name_span or cand.original
+                rule = _rule_label(pattern, cand)
+                mention = Mention(text[start:end], start, end, pattern.alias, rule)
+                for entity in (pattern.entity, *self._entities[pattern.entity].implies):
+                    if entity != pattern.entity:
+                        mention = Mention(
+                            mention.text, start, end, pattern.alias, f"implied:{self._entities[pattern.entity].id}"
+                        )
+                    by_entity.setdefault(entity, {}).setdefault((start, end), mention)
+            if explain and not (pattern.role is not None and not cand.accepted and (cand.start, cand.end) in role_hits):
+                start, end = cand.original
+                explanations.append(
+                    Explanation(
+                        self._entities[pattern.entity].id,
+                        text[start:end],
+                        start,
+                        end,
+                        pattern.alias,
+                        pattern.variant,
+                        pattern.rules,
+                        cand.context,
+                        bool(cand.accepted),
+                    )
+                )
+
+        matches = []
+        for entity, mentions in by_entity.items():
+            kept = _drop_nested(sorted(mentions.values(), key=lambda m: (m.start, -m.end)))
+            info = self._entities[entity]
+            matches.append(EntityMatch(info.id, info.name, tuple(kept)))
+        matches.sort(key=lambda m: (m.mentions[0].start, m.entity_id))
+        explanations.sort(key=lambda x: (x.start, x.entity_id))
+        return matches, explanations
+
+    def _candidates(self, scan: str, cased: str) -> list[_Candidate]:
+        found = []
+        patterns = self._patterns
+        for last, key in self._automaton.iter(scan):
+            start = last - key.length + 1 + key.lpad
+            end = last + 1 - key.rpad
+            for pid in key.patterns:
+                want = patterns[pid].cased
+                # scan = " " + lower; cased is aligned with lower, one to the left
+                if want is not None and cased[start - 1 : end - 1].replace(" ", "") != want:
+                    continue
+                found.append(_Candidate(start, end, pid))
+        found.sort(key=lambda c: (c.start, -c.end))
+        return found
+
+    def _decide(self, scan: str, candidates: list[_Candidate], mapper: _Mapper) -> None:
+        accepted_at: dict[int, list[tuple[int, int]]] = {}
+
+        def accept(cand: _Candidate) -> None:
+            cand.accepted = True
+            accepted_at.setdefault(self._patterns[cand.pattern].entity, []).append((cand.start, cand.end))
+
+        pending = []
+        for cand in candidates:
+            pattern = self._patterns[cand.pattern]
+            if pattern.role is not None:
+                continue
+            spec = pattern.spec
+            veto = _first_hit(scan, cand, spec.excludes, accepted_at, self._index)
+            if veto:
+                cand.accepted, cand.context = False, f"excluded by {veto}"
+            elif not spec.requires:
+                accept(cand)
+            else:
+                pending.append(cand)
+
+        # Weak aliases: word rules decide at once; rules naming entities may need the
+        # entities accepted in an earlier round, so repeat until nothing changes.
+        for _ in range(3):
+            changed = False
+            for cand in pending:
+                if cand.accepted is not None:
+                    continue
+                spec = self._patterns[cand.pattern].spec
+                reasons = [_first_hit(scan, cand, [rule], accepted_at, self._index) for rule in spec.requires]
+                if all(reasons):
+                    veto = _first_hit(scan, cand, spec.excludes, accepted_at, self._index)
+                    if veto:
+                        cand.accepted, cand.context = False, f"excluded by {veto}"
+                    else:
+                        cand.context = "requires " + ", ".join(reasons)
+                        accept(cand)
+                    changed = True
+            if not changed:
+                break
+        for cand in pending:
+            if cand.accepted is None:
+                cand.accepted = False
+                cand.context = "required context not found"
+
+        for cand in candidates:
+            pattern = self._patterns[cand.pattern]
+            if pattern.role is None:
+                continue
+            veto = _first_hit(scan, cand, pattern.role.excludes, accepted_at, self._index)
+            if veto:
+                cand.accepted, cand.context = False, f"excluded by {veto}"
+                continue
+            cand.original = mapper.span(cand.start - 1, cand.end - 1)
+            name = _role_name(mapper.text, cand.original, pattern.role_side)
+            if name is None:
+                cand.accepted, cand.context = False, "no capitalised name next to the role phrase"
+            else:
+                cand.name_span = name
+                cand.context = f"role {pattern.role_side} name {mapper.text[name[0]:name[1]]!r}"
+                accept(cand)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _pad(text: str) -> str:
+    """Whole-word key: spaces around it unless that edge is in a script without spaces."""
+    left = "" if script_of(text[0]) == "nospace" else " "
+    right = "" if script_of(text[-1]) == "nospace" else " "
+    return left + text + right
+
+
+def _rule_label(pattern: _Pattern, cand: _Candidate) -> str:
+    if pattern.role is not None:
+        label = f"role:{pattern.role_side}"
+    elif pattern.rules:
+        label = "variant:" + "+".join(pattern.rules)
+    elif pattern.cased is not None:
+        label = "acronym"
+    else:
+        label = "alias"
+    if cand.context and pattern.role is None:
+        label += f" ({cand.context})"
+    return label
+
+
+def _drop_nested(mentions: list[Mention]) -> list[Mention]:
+    """Within one entity, "Al Asad" inside "Ain al-Asad" is the same mention: keep the longer."""
+    kept: list[Mention] = []
+    for m in mentions:
+        if kept and kept[-1].start <= m.start and m.end <= kept[-1].end:
+            continue
+        kept.append(m)
+    return kept
+
+
+def _words_left(scan: str, pos: int, count: int) -> int:
+    for _ in range(count):
+        while pos > 0 and scan[pos - 1] == " ":
+            pos -= 1
+        if pos == 0:
+            break
+        pos = scan.rfind(" ", 0, pos) + 1
+    return pos
+
+
+def _words_right(scan: str, pos: int, count: int) -> int:
+    for _ in range(count):
+        while pos < len(scan) and scan[pos] == " ":
+            pos += 1
+        if pos >= len(scan):
+            break
+        nxt = scan.find(" ", pos)
+        pos = len(scan) if nxt < 0 else nxt
+    return pos
+
+
+def _first_hit(
+    scan: str,
+    cand: _Candidate,
+    rules: list[ContextRule],
+    accepted_at: dict[int, list[tuple[int, int]]],
+    index: dict[str, int],
+) -> str:
+    """Description of the first rule word/entity found around the candidate, or ''."""
+    for rule in rules:
+        window = rule.window
+        if window is None:
+            left, right = 0, len(scan)
+            haystack = scan
+        else:
+            # A leading article ("the town of al-Qaim") is part of the name, not a context word.
+            before = scan[max(0, cand.start - 4) : cand.start]
+            extra = 1 if before in (" al ", " el ") or before.endswith(" ال") else 0
+            left = _words_left(scan, cand.start, window[0] + extra)
+            right = _words_right(scan, cand.end, window[1])
+            # "\x00" marks where the mention was, so no phrase spans it.
+            haystack = " " + " ".join(scan[left : cand.start].split()) + " \x00 " + " ".join(scan[cand.end : right].split()) + " "
+        for word in rule.words:
+            prefix = word.endswith("*")
+            needle = fold_phrase(word.rstrip("*"))
+            if not needle:
+                continue
+            if (" " + needle) in haystack if prefix else (" " + needle + " ") in haystack:
+                return f"word {word!r}" + (" in document" if window is None else "")
+        for ref in rule.entities:
+            for start, end in accepted_at.get(index.get(ref, -1), ()):
+                if (start, end) != (cand.start, cand.end) and left <= start and end <= right:
+                    return f"entity {ref}" + (" in document" if window is None else " nearby")
+    return ""
+
+
+class _Mapper:
+    """Maps positions in the normalised text back to the original, one line at a time."""
+
+    def __init__(self, text: str, lower: str):
+        self.text = text
+        self._lower = lower
+        self._norm_nl: list[int] | None = None
+        self._orig_nl: list[int] | None = None
+        self._lines: dict[int, Normalised] = {}
+
+    def _line(self, pos: int) -> tuple[int, int, int, Normalised]:
+        if self._norm_nl is None:
+            self._norm_nl = [m.start() for m in re.finditer("\n", self._lower)]
+            self._orig_nl = [m.start() for m in re.finditer("\n", self.text)]
+        line = bisect.bisect_right(self._norm_nl, pos - 1) if self._norm_nl else 0
+        # Guard: a newline position itself belongs to no line; take the one before it.
+        norm_start = self._norm_nl[line - 1] + 1 if line else 0
+        orig_start = self._orig_nl[line - 1] + 1 if line else 0
+        if line not in self._lines:
+            orig_end = self._orig_nl[line] if line < len(self._orig_nl) else len(self.text)
+            self._lines[line] = normalise(self.text[orig_start:orig_end])
+        return line, norm_start, orig_start, self._lines[line]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original (start, end) of the normalised slice [start, end) of `lower`."""
+        _, norm_start, orig_start, norm = self._line(start)
+        s = orig_start + norm.starts[min(start - norm_start, len(norm.starts) - 1)]
+        _, norm_start, orig_start, norm = self._line(end - 1)
+        e = orig_start + norm.ends[min(end - 1 - norm_start, len(norm.ends) - 1)]
+        # Keep combining accents that belong to the last letter.
+        while e < len(self.text) and unicodedata.category(self.text[e]).startswith("M"):
+            e += 1
+        return s, max(e, s)
+
+
+# Ranks and titles that may stand between a role phrase and the name.
+_TITLES = frozenset(
+    """col colonel lt lieutenant maj major gen general brig brigadier capt captain cmdr commander
+    cdr sgt sergeant adm admiral rear vice army navy air force marine marines us u s usa american
+    british mr ms mrs dr staff master chief petty officer the a an spokesman spokeswoman
+    spokesperson oberst general major kapitän coronel teniente comandante colonel-major""".split()
+)
+_WORD = re.compile(r"[^\W\d_][\w'’.\-]*")
+
+
+def _role_name(text: str, span: tuple[int, int], side: str) -> tuple[int, int] | None:
+    """The capitalised name after ("before" phrase) or before ("after" phrase) a role phrase."""
+    if side == "before":
+        window = text[span[1] : span[1] + 120]
+        base = span[1]
+        words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(window)]
+        if not words or window[: words[0][0]].strip(" ,:\u00a0") not in ("",):
+            return None
+    else:
+        lo = max(0, span[0] - 120)
+        window = text[lo : span[0]]
+        base = lo
+        tail = window.rstrip()
+        # "<Name>, a spokesman for the coalition" / "<Name>, the coalition spokesman"
+        for article in (" a", " an", " the", " le", " la", " el", " der", " die"):
+            if tail.lower().endswith(article):
+                tail = tail[: -len(article)].rstrip()
+                break
+        if not tail.endswith(","):
+            return None
+        words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(tail[:-1])]
+        words.reverse()
+    name: list[tuple[int, int]] = []
+    titles = 0
+    prev_end = None
+    for start, end, word in words:
+        if prev_end is not None:
+            gap = window[prev_end:start] if side == "before" else window[end:prev_end]
+            if gap.strip() not in ("", "."):
+                break  # punctuation ends the name
+        key = word.rstrip(".").lower()
+        if not name and key in _TITLES:
+            titles += 1
+            prev_end = end if side == "before" else start
+            continue
+        is_name = word[0].isupper() and not word.isupper() or (len(word.rstrip(".")) <= 3 and word[0].isupper())
+        if not is_name or key in _TITLES:
+            break
+        name.append((start, end))
+        prev_end = end if side == "before" else start
+        if len(name) == 4:
+            break
+    if len(name) < 2 and not (titles and name):
+        return None
+    if side == "after":
+        name.reverse()
+    start, end = name[0][0], name[-1][1]
+    while end > start and text[base + end - 1] in ".,’'":
+        end -= 1
+    return base + start, base + end

@@ -1,0 +1,208 @@
+"""Text normalisation for matching, with a way back to the original offsets.
+
+News writes one name many ways; before matching, text and aliases both go through
+the same folding so that only real spelling differences are left for the
+variant rules:
+
+* Unicode NFKC compatibility forms (full-width letters, ligatures, Arabic
+  presentation forms) become plain letters; Arabic-Indic digits become 0-9.
+* Diacritics and Arabic harakat are dropped ("Aïn" = "Ain", "قَاسِم" = "قاسم").
+* Arabic letter variants are unified: alef forms -> ا, alef maqsura -> ي,
+  ta marbuta -> ه, hamza seats ئ/ؤ -> ي/و, Persian ی/ک -> ي/ك; tatweel dropped.
+* Apostrophes and ayn/hamza marks (' ’ ‘ ʿ ʾ ` ´) are dropped inside words
+  ("Kata'ib" = "Kataib"), but a possessive "'s" and French/Italian elisions
+  ("l'EI", "d'Aïn", "dell'Isis") become word breaks, so the name stays whole.
+* Every other non-letter, non-digit (hyphen, dot, comma, brackets, symbols,
+  whitespace) becomes a space: "Q-West" = "Q West", "CJTF–OIR" = "CJTF OIR".
+* Invisible format characters (soft hyphen, ZWNJ, bidi marks) vanish.
+
+Case is folded in a second, length-preserving step (`str.lower`), so the
+matcher can check case-sensitive acronyms on the cased form at the very same
+positions. Newlines are kept as "\\n" so a long text can be mapped back to the
+original one line at a time (see `line_offsets`).
+
+The fast path (`fold_cased`) runs entirely in C (str.translate + two regexes);
+the offset-keeping path (`normalise`) replays the same steps in Python and is
+only used on the few lines that contain a match.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+APOSTROPHES = "'’‘‛ʼʻʽʿʾ`´′ʹ"  # noqa: RUF001 - these look-alikes are the point
+
+# Arabic/Persian letters that news writes interchangeably.
+_ARABIC = {
+    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ٲ": "ا", "ٳ": "ا",
+    "ى": "ي", "ی": "ي", "ې": "ي", "ئ": "ي",
+    "ة": "ه", "ۀ": "ه", "ە": "ه", "ھ": "ه",
+    "ؤ": "و",
+    "ک": "ك", "گ": "ك",
+    "ء": "",  # bare hamza is written or not at will
+}
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("M")
+
+
+def _fold_char(ch: str) -> str:
+    """The normalised, case-preserving form of one character (0..n characters)."""
+    if ch == "\n":
+        return "\n"
+    if ch in APOSTROPHES:
+        return "'"
+    category = unicodedata.category(ch)
+    if category == "Cs":  # lone surrogate: never valid text
+        return " "
+    if category == "Cf" or ch == "\u0640":  # soft hyphen, ZWNJ, bidi marks, tatweel
+        return ""
+    if category.startswith("M"):
+        return ""
+    digit = unicodedata.decimal(ch, None)
+    if digit is not None:
+        return str(digit)
+    # Decompose compatibility forms, drop the accents, then recompose what is left
+    # (Hangul syllables, for one, must come back together).
+    decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not _is_mark(c))
+    out = []
+    for c in unicodedata.normalize("NFKC", decomposed):
+        c = _ARABIC.get(c, c)
+        if not c:
+            continue
+        if c in APOSTROPHES:
+            out.append("'")
+        elif unicodedata.category(c)[0] in "LN":
+            # lower() must stay one character per character so that case folding
+            # keeps positions; where it would not (ß, ς, İ), fold here already.
+            if len(c.lower()) != 1 or c.lower() != c.casefold():
+                out.extend(x for x in c.casefold() if not _is_mark(x))
+            else:
+                out.append(c)
+        elif _is_mark(c):
+            continue
+        else:
+            out.append(" ")
+    return "".join(out)
+
+
+class _FoldTable(dict):
+    """str.translate table computed on first use of each character.
+
+    Filling a dict entry is atomic in CPython, and every thread computes the
+    same value, so concurrent matchers may share it safely.
+    """
+
+    def __missing__(self, code: int) -> str:
+        value = _fold_char(chr(code))
+        self[code] = value
+        return value
+
+
+FOLD_TABLE = _FoldTable()
+for _code in range(0x250):  # Latin: warm the table so the common case never misses
+    FOLD_TABLE[_code]
+
+# Context-dependent apostrophe handling (the translate step made them all "'").
+# The pattern starts with a literal so the regex engine jumps from apostrophe to
+# apostrophe; the decision is made in Python for those few places only.
+_APOSTROPHE = re.compile(r"'(?:s\b)?", re.IGNORECASE)
+_ELIDED = frozenset("l d j n m t s c qu dell nell all dall sull coll un".split())
+
+
+def _apostrophe(match: re.Match[str]) -> str:
+    """Same length out as in: elision/possessive apostrophes become spaces."""
+    text, i, found = match.string, match.start(), match.group()
+    end = match.end()
+    word_start = i
+    while word_start > 0 and text[word_start - 1].isalnum():
+        word_start -= 1
+    follows_letter = end < len(text) and text[end].isalnum() if len(found) == 1 else True
+    if word_start < i and text[word_start:i].lower() in _ELIDED and follows_letter:
+        return " " + found[1:]  # "l'EI" -> "l EI", "d'Aïn" -> "d Aïn"
+    if len(found) == 2 and i > 0 and text[i - 1].isalnum():
+        return "  "  # possessive: "Kirkuk's" -> "Kirkuk  "
+    return found
+
+
+def _mark_apostrophes(text: str) -> str:
+    return _APOSTROPHE.sub(_apostrophe, text)
+
+
+# ASCII is most of any news text: fold it as bytes (one C table lookup per byte)
+# and send only the runs of other characters through the per-character table.
+_ASCII_BYTES = bytes(ord(FOLD_TABLE[c]) for c in range(128)) + bytes(range(128, 256))
+assert all(len(FOLD_TABLE[c]) == 1 and ord(FOLD_TABLE[c]) < 128 for c in range(128))
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _translate_run(match: re.Match[str]) -> str:
+    return match.group().translate(FOLD_TABLE)
+
+
+def _translate(text: str) -> str:
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_BYTES).decode("ascii")
+    try:
+        ascii_done = text.encode("utf-8").translate(_ASCII_BYTES).decode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates cannot be encoded: take the slow path
+        return text.translate(FOLD_TABLE)
+    return _NON_ASCII.sub(_translate_run, ascii_done)
+
+
+def fold_cased(text: str) -> str:
+    """Normalised text with case kept (fast path, no offsets)."""
+    folded = _translate(text)
+    if "'" in folded:
+        folded = _mark_apostrophes(folded).replace("'", "")
+    return folded
+
+
+def fold(text: str) -> str:
+    """Normalised, case-folded text (fast path, no offsets)."""
+    return fold_cased(text).lower()
+
+
+def fold_phrase(text: str) -> str:
+    """An alias or context word in normalised form: single spaces, no edges."""
+    return " ".join(fold(text).split())
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """Normalised text plus, for each of its characters, the original span it came from.
+
+    `text[i]` was produced by `original[starts[i]:ends[i]]`, so a match at
+    `text[a:b]` is `original[starts[a]:ends[b - 1]]`.
+    """
+
+    text: str
+    cased: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original (start, end) for the normalised slice [start, end); end > start."""
+        return self.starts[start], self.ends[end - 1]
+
+
+def normalise(text: str) -> Normalised:
+    """Same result as `fold`/`fold_cased`, keeping original offsets (slow path)."""
+    chars: list[str] = []
+    starts: list[int] = []
+    for i, ch in enumerate(text):
+        for c in FOLD_TABLE[ord(ch)]:
+            chars.append(c)
+            starts.append(i)
+    s = "".join(chars)
+    if "'" in s:
+        # Elision and possessive keep the length, only the characters change.
+        s = _mark_apostrophes(s)
+        keep = [i for i, c in enumerate(s) if c != "'"]
+        s = "".join(s[i] for i in keep)
+        starts = [starts[i] for i in keep]
+    ends = [i + 1 for i in starts]
+    return Normalised(s.lower(), s, tuple(starts), tuple(ends))

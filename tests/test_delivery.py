@@ -1,0 +1,382 @@
+"""The outbox sender against the fake Bot API over HTTP (PTB pointed at it by base_url),
+with a real SQLite file: order, exactly-once, 429/5xx/outage handling, permanent
+errors, the lost-answer window, a locked database, and the rate governor."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from fake_telegram import FakeTelegram, RateLimits  # noqa: F401
+from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain
+from monitor.notify.outbox import Limits, Outbox, RateGovernor
+from monitor.notify.telegram import SendResult, TelegramSender, build_bot, classify, is_group_chat
+from monitor.store import NewItem, QueuedAlert, Store
+from monitor.store import reports
+from monitor.store.schema import alerts, delivery_attempts
+
+CHANNEL = "-1001234567890"
+USER = "4242"
+FAST = Limits(per_chat_per_second=1000, per_group_per_minute=60000, global_per_second=1000)
+
+
+@pytest.fixture
+def fake(fake_telegram: FakeTelegram) -> FakeTelegram:
+    fake_telegram.add_chat(int(CHANNEL), "channel", username="iraq_watch")
+    fake_telegram.add_chat(int(USER), "private", first_name="Analyst")
+    fake_telegram.set_rate_limits(None)  # these tests are not about flood control
+    return fake_telegram
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    yield s
+    s.close()
+
+
+_counter = iter(range(1, 1_000_000))
+
+
+def seed(store: Store, chats: list[str], n: int, html: str | None = None, plain: str | None = None) -> list[str]:
+    """n items, each queued to every chat; returns the plain texts in queue order."""
+    feed = store.ensure_feed("http://127.0.0.1/feed.xml", "Wire")
+    texts = []
+    for _ in range(n):
+        k = next(_counter)
+        text = f"alert {k}"
+        item = NewItem(feed.id, f"guid-{k}", f"http://127.0.0.1/{k}", f"http://127.0.0.1/{k}", text, None, "", "feed", None)
+        store.store_item(item, [], [QueuedAlert(c, html or f"<b>{text}</b>", plain or text) for c in chats])
+        texts.append(text)
+    return texts
+
+
+def make_outbox(store: Store, fake: FakeTelegram, *, limits: Limits = FAST, read_timeout: float = 5.0, base_url: str | None = None) -> Outbox:
+    bot = build_bot(fake.token, base_url or fake.base_url, read_timeout=read_timeout)
+    return Outbox(store, TelegramSender(bot), RateGovernor(limits))
+
+
+def statuses(store: Store) -> list[tuple[str, str, str | None]]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(alerts.c.chat_id, alerts.c.status, alerts.c.error).order_by(alerts.c.id))]
+
+
+async def drain(outbox: Outbox) -> int:
+    """Deliver until nothing is due, then close the bot's HTTP clients."""
+    try:
+        return await outbox.run_until_idle()
+    finally:
+        await outbox.sender.bot.shutdown()
+
+
+# -- the happy path ------------------------------------------------------------------
+
+
+async def test_every_alert_once_in_order_with_message_ids(store, fake):
+    texts = seed(store, [CHANNEL, USER], 6)
+    outbox = make_outbox(store, fake)
+    assert await drain(outbox) == 12
+    assert [m.text for m in fake.sent_messages(int(CHANNEL))] == texts
+    assert [m.text for m in fake.sent_messages(int(USER))] == texts
+    assert {s for _, s, _ in statuses(store)} == {"sent"}
+    with store.engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(select(alerts.c.telegram_message_id).where(alerts.c.chat_id == CHANNEL).order_by(alerts.c.id))]
+        attempts = conn.execute(select(delivery_attempts.c.outcome)).scalars().all()
+    assert ids == [1, 2, 3, 4, 5, 6]
+    assert attempts == ["sent"] * 12
+    # Nothing is sent twice when the sender runs again.
+    outbox = make_outbox(store, fake)
+    assert await drain(outbox) == 0
+    assert len(fake.sent_messages()) == 12
+
+
+async def test_html_parse_mode_link_preview_off_and_arabic(store, fake):
+    content = AlertContent(
+        title="هجوم على قاعدة التاجي <عاجل> & more",
+        url="https://example.org/a?x=1&y=2",
+        outlet="قناة <الأخبار>",
+        published=datetime(2020, 3, 26, 14, 5, tzinfo=timezone.utc),
+        entities=(("kataeb-hezbollah", "Kataeb Hezbollah"),),
+        snippet="قالت كتائب حزب الله إنها لم تشارك",
+        mention_start=5,
+        mention_end=19,
+    )
+    store_texts = (format_alert_html(content), format_alert_plain(content))
+    seed(store, [CHANNEL], 1, *store_texts)
+    await drain(make_outbox(store, fake))
+    [message] = fake.sent_messages(int(CHANNEL))
+    [call] = fake.calls_to("sendMessage")
+    assert call.params["parse_mode"] == "HTML"
+    assert call.params["link_preview_options"]["is_disabled"] is True
+    assert "هجوم على قاعدة التاجي <عاجل> & more" in message.text  # escaped, then shown as written
+    assert any(e["type"] == "bold" for e in message.entities)
+    assert any(e["type"] == "text_link" and e["url"] == "https://example.org/a?x=1&y=2" for e in message.entities)
+
+
+async def test_bad_html_falls_back_to_plain_text(store, fake):
+    seed(store, [CHANNEL], 1, html="<b>unclosed & broken", plain="plain fallback text")
+    await drain(make_outbox(store, fake))
+    [message] = fake.sent_messages(int(CHANNEL))
+    assert message.text == "plain fallback text" and message.parse_mode is None
+    [(_, status, note)] = statuses(store)
+    assert status == "sent" and "can't parse entities" in note.lower()
+
+
+# -- transient trouble: retried, never doubled, order kept ---------------------------------
+
+
+async def test_429_is_honoured_and_retried(store, fake):
+    texts = seed(store, [CHANNEL], 3)
+    fake.add_fault("429", retry_after=1)
+    outbox = make_outbox(store, fake)
+    await drain(outbox)
+    assert [m.text for m in fake.sent_messages()] == texts
+    assert [c.status for c in fake.calls_to("sendMessage", status=None)] == [429, 200, 200, 200]
+    assert outbox.counters.rate_limited == 1
+    with store.engine.connect() as conn:
+        first = conn.execute(select(alerts.c.attempts).order_by(alerts.c.id)).scalars().first()
+    assert first == 2
+
+
+async def test_5xx_and_dropped_before_accepting_are_retried_in_order(store, fake):
+    texts = seed(store, [CHANNEL, USER], 3)
+    fake.add_fault("502", times=2)
+    outbox = make_outbox(store, fake)
+    await drain(outbox)
+    assert [m.text for m in fake.sent_messages(int(CHANNEL))] == texts
+    assert [m.text for m in fake.sent_messages(int(USER))] == texts
+    assert outbox.counters.retried == 2
+
+
+async def test_telegram_unreachable_keeps_alerts_queued_then_delivers_backlog_in_order(store, fake):
+    texts = seed(store, [CHANNEL], 4)
+    dead = make_outbox(store, fake, base_url="http://127.0.0.1:9/bot")  # nothing listens on port 9
+    await dead.pump()  # one pass: the oldest alert is tried and put back
+    await dead.wait_in_flight()
+    await dead.sender.bot.shutdown()
+    assert {s for _, s, _ in statuses(store)} == {"queued"}
+    assert dead.counters.retried >= 1 and dead.counters.failed == 0
+    await drain(make_outbox(store, fake))
+    assert [m.text for m in fake.sent_messages()] == texts
+
+
+# -- the lost-answer window: at most once ------------------------------------------
+
+
+async def test_answer_lost_to_a_timeout_is_not_resent(store, fake):
+    seed(store, [CHANNEL], 2)
+    fake.add_fault("delay", delay=1.5)
+    outbox = make_outbox(store, fake, read_timeout=0.3)
+    await drain(outbox)
+    assert [s for _, s, _ in statuses(store)] == ["unknown", "sent"]
+    assert len(fake.sent_messages()) == 2  # the first did arrive: resending would double it
+    await drain(make_outbox(store, fake))
+    assert len(fake.sent_messages()) == 2
+
+
+async def test_connection_dropped_after_accepting_is_not_resent(store, fake):
+    seed(store, [CHANNEL], 1)
+    fake.add_fault("drop")
+    await drain(make_outbox(store, fake))
+    await drain(make_outbox(store, fake))
+    assert len(fake.sent_messages()) == 1
+    assert statuses(store)[0][1] == "unknown"
+
+
+async def test_connection_dropped_before_accepting_is_the_documented_loss(store, fake):
+    # httpx cannot tell this from a drop after Telegram stored the message, so the
+    # at-most-once choice loses it (recorded as 'unknown', visible in stats).
+    seed(store, [CHANNEL], 1)
+    fake.add_fault("drop_before")
+    await drain(make_outbox(store, fake))
+    assert fake.sent_messages() == [] and statuses(store)[0][1] == "unknown"
+    assert reports.stats(store).alerts_by_status == {"unknown": 1}
+
+
+async def test_rows_left_sending_by_a_killed_process_become_unknown(store, fake):
+    seed(store, [CHANNEL], 2)
+    first = store.due_outbox()[0]
+    assert store.claim_alert(first.id) is not None  # ...and the process died here
+    outbox = make_outbox(store, fake)
+    assert await outbox.recover() == [first.id]
+    await drain(outbox)
+    assert [s for _, s, _ in statuses(store)] == ["unknown", "sent"]
+    assert len(fake.sent_messages()) == 1
+    with store.engine.connect() as conn:
+        assert conn.execute(select(delivery_attempts.c.outcome).order_by(delivery_attempts.c.id)).scalars().all() == ["unknown", "sent"]
+
+
+# -- permanent errors -------------------------------------------------------------
+
+
+async def test_permanent_errors_are_recorded_not_retried_and_blocked_users_deactivated(store, fake):
+    store.register_subscriber(USER, "analyst")
+    store.subscribe(USER, (), all_entities=True)
+    fake.block_chat(int(USER))
+    fake.kick_bot(int(CHANNEL))
+    seed(store, [CHANNEL, USER, "777"], 2)  # 777: chat not found
+    outbox = make_outbox(store, fake)
+    await drain(outbox)
+    by_chat = {}
+    for chat, status, error in statuses(store):
+        by_chat.setdefault(chat, []).append((status, error))
+    assert all(s == "failed" and "not a member" in e for s, e in by_chat[CHANNEL])
+    assert all(s == "failed" and "blocked" in e for s, e in by_chat[USER])
+    assert all(s == "failed" and "chat not found" in e.lower() for s, e in by_chat["777"])
+    # One attempt per gone chat; the rest of its queue was failed without calls.
+    assert len(fake.calls_to("sendMessage", status=None)) <= 4
+    assert store.subscription(USER)[0] is False
+    assert store.subscribers_for(["taji-base"]) == []
+    stats = reports.stats(store)
+    assert stats.alerts_by_status == {"failed": 6}
+    assert any("blocked" in reason for _, reason in stats.failed_alerts)
+    await drain(make_outbox(store, fake))
+    assert len(fake.calls_to("sendMessage", status=None)) <= 4  # not retried
+
+
+# -- the database briefly locked ----------------------------------------------------------
+
+
+async def test_locked_database_delays_but_never_loses_or_doubles(store, fake, tmp_path):
+    texts = seed(store, [CHANNEL], 3)
+    locker = sqlite3.connect(tmp_path / "monitor.db", timeout=30, check_same_thread=False)
+    locker.execute("BEGIN EXCLUSIVE")
+    released = threading.Timer(1.0, lambda: (locker.rollback(), locker.close()))
+    released.start()
+    try:
+        await drain(make_outbox(store, fake))
+    finally:
+        released.join()
+    assert [m.text for m in fake.sent_messages()] == texts
+    assert {s for _, s, _ in statuses(store)} == {"sent"}
+
+
+class FlakyStore:
+    """The real store, whose first outcome writes fail as if SQLite stayed locked."""
+
+    def __init__(self, store: Store, failures: int) -> None:
+        self._store, self.failures = store, failures
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def finish_sent(self, *args):
+        from sqlalchemy.exc import OperationalError
+
+        if self.failures > 0:
+            self.failures -= 1
+            raise OperationalError("UPDATE alerts", {}, sqlite3.OperationalError("database is locked"))
+        return self._store.finish_sent(*args)
+
+
+async def test_recording_an_outcome_is_retried_until_the_database_answers(store, fake):
+    seed(store, [CHANNEL], 2)
+    outbox = make_outbox(store, fake)
+    outbox.store = FlakyStore(store, failures=3)
+    await drain(outbox)
+    assert len(fake.sent_messages()) == 2
+    assert {s for _, s, _ in statuses(store)} == {"sent"}
+    assert outbox.counters.db_retries == 3
+
+
+# -- rate limits --------------------------------------------------------------------
+
+
+async def test_governor_keeps_within_telegram_limits_so_no_429(store, fake):
+    # Scaled down 10x so it takes seconds: the fake enforces the same scaled limits.
+    fake.set_rate_limits(RateLimits(per_chat_per_second=10, per_chat_burst=3, per_group_per_minute=200, global_per_second=30))
+    users = [str(1000 + i) for i in range(5)]
+    for u in users:
+        fake.add_chat(int(u), "private")
+    seed(store, [CHANNEL, *users], 8)
+    limits = Limits(per_chat_per_second=10, per_group_per_minute=200, global_per_second=30)
+    outbox = make_outbox(store, fake, limits=limits)
+    assert await drain(outbox) == 48
+    assert fake.count_429 == 0
+
+
+def test_governor_spacing_with_a_fake_clock():
+    now = [0.0]
+    governor = RateGovernor(Limits(per_chat_per_second=1, per_group_per_minute=20, global_per_second=30), clock=lambda: now[0])
+    assert governor.wait_time("@channel") == 0
+    governor.take("@channel")
+    assert governor.wait_time("@channel") == pytest.approx(3.0)  # 20/min for a channel
+    assert governor.wait_time("42") == pytest.approx(1 / 30)  # another chat: only the global pace
+    now[0] = 1.0
+    governor.take("42")
+    assert governor.wait_time("42") == pytest.approx(1.0)  # 1/s per private chat
+    governor.pause_chat("42", 10)
+    assert governor.wait_time("42") == pytest.approx(10.0)
+    governor.pause_all(5)
+    assert governor.wait_time("43") == pytest.approx(5.0)
+    now[0] = 20.0
+    assert governor.wait_time("42") == governor.wait_time("@channel") == 0
+
+
+def test_group_detection_and_error_classification():
+    assert is_group_chat("@iraq_watch") and is_group_chat("-1009") and is_group_chat("-555")
+    assert not is_group_chat("4242")
+    from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+    import datetime as dt
+    import httpx
+
+    assert classify(RetryAfter(dt.timedelta(seconds=7))).retry_after == 7
+    assert classify(RetryAfter(3)).retry_after == 3
+    assert classify(Forbidden("Forbidden: bot was blocked by the user")).chat_gone
+    assert classify(BadRequest("Chat not found")).kind == "failed"
+    assert classify(NetworkError("Bad Gateway")).kind == "retry"
+    try:
+        raise NetworkError("x") from httpx.ConnectError("refused")
+    except NetworkError as exc:
+        assert classify(exc).kind == "retry"
+    try:
+        raise TimedOut() from httpx.ReadTimeout("slow")
+    except TimedOut as exc:
+        assert classify(exc).kind == "unknown"
+    assert SendResult("sent", 1).kind == "sent"
+
+
+# -- wired into the service ------------------------------------------------------------
+
+
+def test_run_once_delivers_through_the_bot_api_to_channel_and_subscribers(tmp_path, site, fake, capsys, monkeypatch):
+    from datetime import timedelta
+    from email.utils import format_datetime
+
+    from conftest import write_config
+    from monitor.cli import main
+
+    monkeypatch.setenv("MONITOR_DELIVERY_LIMITS", "chat=100,group=6000,global=100")
+    now = datetime.now(timezone.utc)
+    site.add(
+        "/rss.xml",
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+        f"<item><title>Rockets hit Camp Taji &amp; more</title><link>{site.url('/n/1.html')}</link><guid>w-1</guid>"
+        f"<pubDate>{format_datetime(now - timedelta(minutes=3))}</pubDate>"
+        "<description>Rockets struck Camp Taji; officials blamed Kataib Hezbollah.</description></item>"
+        "</channel></rss>",
+    )
+    config = write_config(
+        tmp_path, [{"url": site.url("/rss.xml"), "name": "Wire <Agency>"}],
+        telegram={"token": fake.token, "channel": "@iraq_watch", "api_base_url": fake.base_url},
+        fetch={"fetch_pages": False},
+    )
+    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store.register_subscriber(USER, None)
+    store.subscribe(USER, ["taji-base"])
+    store.register_subscriber("4343", None)
+    store.subscribe("4343", ["islamic-state"])  # not matched: gets nothing
+    store.close()
+    assert main(["--config", str(config), "run", "--once"]) == 0
+    assert main(["--config", str(config), "run", "--once"]) == 0
+    [channel] = fake.sent_messages(int(CHANNEL))
+    [private] = fake.sent_messages(int(USER))
+    assert channel.text == private.text
+    assert "Rockets hit Camp Taji & more" in channel.text and "Wire <Agency>" in channel.text
+    assert "#taji_base" in channel.text
+    assert fake.token not in capsys.readouterr().err
