@@ -69,6 +69,14 @@ class StorageConfig(_Strict):
         return url
 
 
+class RateLimitsConfig(_Strict):
+    """Telegram's (approximate, unpublished) limits; the sender paces itself to them."""
+
+    per_chat_per_second: float = Field(default=1.0, gt=0)
+    per_group_per_minute: float = Field(default=20.0, gt=0)  # groups and channels
+    global_per_second: float = Field(default=30.0, gt=0)
+
+
 class TelegramConfig(_Strict):
     token: str = ""
     channel: str = ""
@@ -77,6 +85,7 @@ class TelegramConfig(_Strict):
     link_preview: bool = False
     # Long polling for subscriber commands; off: alerts only, no /subscribe.
     commands: bool = True
+    rate_limits: RateLimitsConfig = RateLimitsConfig()
 
     @model_validator(mode="after")
     def _channel_needed_with_token(self) -> "TelegramConfig":

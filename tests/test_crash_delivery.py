@@ -84,7 +84,7 @@ def alert_rows(db: Path) -> list[tuple]:
 
 
 def start_service(config: Path, log) -> subprocess.Popen:
-    env = {**os.environ, "MONITOR_DELIVERY_LIMITS": "chat=8,group=480,global=25", "PTB_TIMEDELTA": "true"}
+    env = {**os.environ, "PTB_TIMEDELTA": "true"}
     return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "run"],
                             cwd=REPO, env=env, stdout=log, stderr=log)
 
@@ -103,7 +103,8 @@ def test_sigkill_while_queued_and_in_flight_never_doubles_or_loses_unattempted(t
     site.add("/rss.xml", feed_xml(site), "application/rss+xml")
     config = write_config(
         tmp_path, [{"url": site.url("/rss.xml"), "name": "Wire", "interval": "1h"}],
-        telegram={"token": DEFAULT_TOKEN, "channel": "@iraq_watch", "api_base_url": f"{url}/bot", "commands": False},
+        telegram={"token": DEFAULT_TOKEN, "channel": "@iraq_watch", "api_base_url": f"{url}/bot", "commands": False,
+                  "rate_limits": {"per_chat_per_second": 8, "per_group_per_minute": 480, "global_per_second": 25}},
         fetch={"fetch_pages": False},
     )
     db = tmp_path / "monitor.db"

@@ -351,7 +351,6 @@ def test_run_once_delivers_through_the_bot_api_to_channel_and_subscribers(tmp_pa
     from conftest import write_config
     from monitor.cli import main
 
-    monkeypatch.setenv("MONITOR_DELIVERY_LIMITS", "chat=100,group=6000,global=100")
     now = datetime.now(timezone.utc)
     site.add(
         "/rss.xml",
@@ -363,7 +362,12 @@ def test_run_once_delivers_through_the_bot_api_to_channel_and_subscribers(tmp_pa
     )
     config = write_config(
         tmp_path, [{"url": site.url("/rss.xml"), "name": "Wire <Agency>"}],
-        telegram={"token": fake.token, "channel": "@iraq_watch", "api_base_url": fake.base_url},
+        telegram={
+            "token": fake.token,
+            "channel": "@iraq_watch",
+            "api_base_url": fake.base_url,
+            "rate_limits": {"per_chat_per_second": 100, "per_group_per_minute": 6000, "global_per_second": 100},
+        },
         fetch={"fetch_pages": False},
     )
     store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")

@@ -23,7 +23,6 @@ Pieces, from pure to wired:
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Callable
@@ -57,20 +56,6 @@ class Limits:
     per_chat_per_second: float = 1.0
     per_group_per_minute: float = 20.0
     global_per_second: float = 30.0
-
-    @classmethod
-    def from_env(cls, value: str | None = None) -> "Limits":
-        """MONITOR_DELIVERY_LIMITS="chat=1,group=20,global=30" (per s, per min, per s): for
-        benchmarks and tests that scale the clock down; unset in production."""
-        text = os.environ.get("MONITOR_DELIVERY_LIMITS", "") if value is None else value
-        if not text.strip():
-            return cls()
-        parts = dict(part.split("=", 1) for part in text.replace(" ", "").split(",") if part)
-        return cls(
-            per_chat_per_second=float(parts.get("chat", cls.per_chat_per_second)),
-            per_group_per_minute=float(parts.get("group", cls.per_group_per_minute)),
-            global_per_second=float(parts.get("global", cls.global_per_second)),
-        )
 
 
 class RateGovernor:
@@ -355,7 +340,11 @@ class TelegramDelivery:
         self.settings = settings
         self.store = store
         self.bot = build_bot(telegram.token, telegram.api_base_url)
-        self.governor = RateGovernor(limits or Limits.from_env())
+        configured = telegram.rate_limits
+        self.governor = RateGovernor(
+            limits
+            or Limits(configured.per_chat_per_second, configured.per_group_per_minute, configured.global_per_second)
+        )
         self.outbox = Outbox(store, TelegramSender(self.bot, link_preview=telegram.link_preview), self.governor)
         self._initialized = False
         self._loop_task: asyncio.Task | None = None

@@ -164,17 +164,8 @@ class Store:
 
     def is_known(self, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
         """Same GUID in this feed, same canonical URL, or same content anywhere."""
-        conditions = []
-        if guid:
-            conditions.append(and_(items.c.feed_id == feed_id, items.c.guid == guid))
-        if canonical_url:
-            conditions.append(items.c.canonical_url == canonical_url)
-        if content_hash:
-            conditions.append(items.c.content_hash == content_hash)
-        if not conditions:
-            return False
         with self.engine.connect() as conn:
-            return conn.execute(select(items.c.id).where(or_(*conditions)).limit(1)).first() is not None
+            return _known(conn, feed_id, guid, canonical_url, content_hash)
 
     def store_item(
         self, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]
@@ -187,7 +178,7 @@ class Store:
         now = utcnow()
         try:
             with self.engine.begin() as conn:
-                if self._is_known_in(conn, item):
+                if _known(conn, item.feed_id, item.guid, item.canonical_url, item.content_hash):
                     return None
                 item_id = conn.execute(
                     items.insert().values(
@@ -239,16 +230,6 @@ class Store:
                 return int(item_id)
         except IntegrityError:
             return None
-
-    def _is_known_in(self, conn, item: NewItem) -> bool:
-        conditions = []
-        if item.guid:
-            conditions.append(and_(items.c.feed_id == item.feed_id, items.c.guid == item.guid))
-        if item.canonical_url:
-            conditions.append(items.c.canonical_url == item.canonical_url)
-        if item.content_hash:
-            conditions.append(items.c.content_hash == item.content_hash)
-        return bool(conditions) and conn.execute(select(items.c.id).where(or_(*conditions)).limit(1)).first() is not None
 
     # -- outbox --------------------------------------------------------------
 
@@ -501,6 +482,19 @@ class Store:
                 ).rowcount
                 == 1
             )
+
+
+def _known(conn, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
+    conditions = []
+    if guid:
+        conditions.append(and_(items.c.feed_id == feed_id, items.c.guid == guid))
+    if canonical_url:
+        conditions.append(items.c.canonical_url == canonical_url)
+    if content_hash:
+        conditions.append(items.c.content_hash == content_hash)
+    if not conditions:
+        return False
+    return conn.execute(select(items.c.id).where(or_(*conditions)).limit(1)).first() is not None
 
 
 def _feed_state(row, name: str) -> FeedState:
