@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.config import ConfigError, Settings, config_path_from, load_settings, secrets_of, world_readable_warning
+from monitor.lock import InstanceLocked
 from monitor.logs import configure_logging, redact
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(settings, args)
     except KeyboardInterrupt:
         return EXIT_RUNTIME
+    except InstanceLocked as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
@@ -78,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.reload import RuntimeBuildError, load_runtime
+
+    # The same verdict a live reload would give: settings *and* a matcher built from them.
+    try:
+        load_runtime(settings.config_path)
+    except (ConfigError, RuntimeBuildError) as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
     config = settings.config
     for warning in filter(None, [world_readable_warning(settings.config_path)]):
         if config.telegram.token:

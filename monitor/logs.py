@@ -14,7 +14,8 @@ from collections.abc import Iterable
 
 import structlog
 
-_TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+# No \b before the digits: in a Bot API URL the token follows "bot" directly.
+_TOKEN_SHAPE = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{30,}")
 _REDACTED = "[REDACTED]"
 
 

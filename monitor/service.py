@@ -92,17 +92,17 @@ class Monitor:
         # Issue 4: the outbox sender (Telegram, or the console without a token).
         self.delivery = build_delivery(settings, self.store)
         self._deliver: Callable[[], Awaitable[int]] = self.delivery.deliver_due
-        # Hooks for the Telegram side (wired by whoever builds the bot):
-        # admin_notifier(text) queues a message to telegram.admins; telegram_probe()
-        # says whether the Bot API answers, for /healthz.
-        self.admin_notifier: AdminNotifier | None = None
-        self.telegram_probe: TelegramProbe | None = None
+        # With Telegram: admin_notifier(text) tells telegram.admins (broken feeds,
+        # rejected config); telegram_probe() says whether the Bot API answers (/healthz).
+        self.admin_notifier: AdminNotifier | None = getattr(self.delivery, "notify_admins", None)
+        self.telegram_probe: TelegramProbe | None = getattr(self.delivery, "probe", None)
         self._scheduler = None
         self._in_flight: dict[str, asyncio.Task] = {}  # feed URL -> its running poll
         self._broken: set[str] = set()  # feed URLs known broken (reported once)
         self._config_ok = True
         self._watcher: ConfigWatcher | None = None
         self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()
         self.health_server: HealthServer | None = None
         self._rng = random.Random()
 
@@ -306,6 +306,11 @@ class Monitor:
                 log.warning("config_needs_restart", sections=needs_restart, note="these sections keep their old values until a restart")
             return True
 
+    def _on_sighup(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload("SIGHUP"))
+        self._background.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._background.discard)
+
     async def _watch_config(self, stop: asyncio.Event) -> None:
         interval = self.runtime.settings.config.service.reload_check
         while not stop.is_set():
@@ -376,7 +381,7 @@ class Monitor:
         for sig, handler in (
             (signal.SIGTERM, stop.set),
             (signal.SIGINT, stop.set),
-            (signal.SIGHUP, lambda: loop.create_task(self.reload("SIGHUP"))),
+            (signal.SIGHUP, self._on_sighup),
         ):
             try:
                 loop.add_signal_handler(sig, handler)

@@ -145,3 +145,19 @@ def test_display_url_hides_the_password():
     s = Store.__new__(Store)
     s.url = "postgresql+psycopg://monitor:s3cret@db.example/monitor"
     assert "s3cret" not in s.display_url
+
+
+def test_a_feed_that_never_worked_is_marked_broken_once_it_failed_long_enough(store):
+    import time
+    from datetime import timedelta
+
+    feed = store.ensure_feed("https://x.example/never", "Never")
+    state = store.record_poll(feed.id, status="network", error="refused", broken_after=timedelta(seconds=1))
+    assert state.broken_since is None  # one failure is not "broken"
+    time.sleep(0.2)
+    state = store.record_poll(feed.id, status="network", error="refused", broken_after=timedelta(seconds=1))
+    assert state.broken_since is None
+    time.sleep(1.0)
+    # Polled more often than broken_after, yet the streak started 1.2 s ago.
+    state = store.record_poll(feed.id, status="network", error="refused", broken_after=timedelta(seconds=1))
+    assert state.broken_since is not None and state.error_streak == 3

@@ -22,6 +22,7 @@ call `match` at the same time. It does no I/O.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -364,6 +365,19 @@ def _words_right(scan: str, pos: int, count: int) -> int:
     return pos
 
 
+@functools.lru_cache(maxsize=4096)
+def _word_needle(word: str) -> str:
+    """What a context word looks like in the padded scan text ('' = never matches).
+
+    Cached: the same few watchlist words are looked up for every candidate, and
+    folding them again each time was a tenth of the matching cost.
+    """
+    needle = fold_phrase(word.rstrip("*"))
+    if not needle:
+        return ""
+    return " " + needle if word.endswith("*") else " " + needle + " "
+
+
 def _first_hit(
     scan: str,
     cand: _Candidate,
@@ -386,11 +400,8 @@ def _first_hit(
             # "\x00" marks where the mention was, so no phrase spans it.
             haystack = " " + " ".join(scan[left : cand.start].split()) + " \x00 " + " ".join(scan[cand.end : right].split()) + " "
         for word in rule.words:
-            prefix = word.endswith("*")
-            needle = fold_phrase(word.rstrip("*"))
-            if not needle:
-                continue
-            if (" " + needle) in haystack if prefix else (" " + needle + " ") in haystack:
+            needle = _word_needle(word)
+            if needle and needle in haystack:
                 return f"word {word!r}" + (" in document" if window is None else "")
         for ref in rule.entities:
             for start, end in accepted_at.get(index.get(ref, -1), ()):

@@ -103,7 +103,9 @@ def _rule_sites(text: str, rule: VariantRule, tokens: list[tuple[int, int]]) -> 
                         sites.append(_Site(pos, end, rule.name, (other,)))
                     pos = text.find(find, pos + 1)
         return sites
-    spellings = sorted({fold_phrase(a) if a.strip() else "" for a in rule.alternatives}, key=len, reverse=True)
+    # Longest first, then alphabetical: a set alone would make the order (and so the
+    # variants kept under max_variants) depend on the per-process string hash seed.
+    spellings = sorted({fold_phrase(a) if a.strip() else "" for a in rule.alternatives}, key=lambda s: (-len(s), s))
     for spelling in spellings:
         if not spelling:
             continue

@@ -38,6 +38,7 @@ from monitor.store import OutboxRow, Store
 
 log = get_logger("monitor.outbox")
 
+STOP_GRACE_SECONDS = 3.0
 LOST_ANSWER = "answer lost: the process stopped while this alert was being sent; not resent (at-most-once window)"
 
 
@@ -420,17 +421,42 @@ class TelegramDelivery:
         if self._commands is not None:
             await self._commands.stop()
             self._commands = None
+        # The service must exit within 10 s of SIGTERM; a send still hanging after
+        # this is left 'sending' and becomes 'unknown' at the next start (at-most-once).
         if self._loop_task is not None:
             try:
-                await asyncio.wait_for(self._loop_task, timeout=30)
+                await asyncio.wait_for(self._loop_task, timeout=STOP_GRACE_SECONDS)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 self._loop_task.cancel()
             self._loop_task = None
-        await self.outbox.wait_in_flight()
+        try:
+            await asyncio.wait_for(self.outbox.wait_in_flight(), timeout=STOP_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            log.warning("delivery_stop_timeout", detail="sends still in flight were abandoned")
         try:
             await self.bot.shutdown()
         except Exception:  # noqa: BLE001 - closing HTTP clients; nothing to save
             pass
+
+
+    async def notify_admins(self, text: str) -> None:
+        """Best-effort operational notice (broken feed, rejected config) to telegram.admins.
+
+        Not queued in the outbox: these are about the service itself, and the same
+        fact is in the logs and on /healthz if Telegram is unreachable."""
+        for admin in self.settings.config.telegram.admins:
+            try:
+                await asyncio.wait_for(self.bot.send_message(admin, text[:4000]), timeout=10)
+            except Exception as exc:  # noqa: BLE001 - a notice must never break the service
+                log.warning("admin_notice_failed", chat=str(admin), error=type(exc).__name__)
+
+    async def probe(self) -> bool:
+        """Does the Bot API answer? (getMe) For /healthz."""
+        try:
+            await asyncio.wait_for(self.bot.get_me(), timeout=5)
+        except Exception:  # noqa: BLE001 - any failure means "not reachable now"
+            return False
+        return True
 
 
 def build_delivery(settings, store: Store) -> ConsoleDelivery | TelegramDelivery:

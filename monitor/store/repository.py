@@ -144,14 +144,16 @@ class Store:
             row = conn.execute(select(feeds).where(feeds.c.id == feed_id)).mappings().one()
             values: dict = {"last_polled_at": now, "last_status": status}
             if error is None:
-                values.update(last_success_at=now, last_error=None, error_streak=0, broken_since=None)
+                values.update(last_success_at=now, last_error=None, error_streak=0, broken_since=None, failing_since=None)
                 if status != "not_modified":
                     values.update(etag=etag, last_modified=last_modified)
                 if declared_interval is not None:
                     values["declared_interval"] = declared_interval
             else:
                 values.update(last_error=error[:2000], error_streak=row["error_streak"] + 1)
-                since = _aware(row["last_success_at"]) or _aware(row["last_polled_at"]) or now
+                since = (_aware(row["failing_since"]) or now) if row["error_streak"] else now
+                if not row["error_streak"]:
+                    values["failing_since"] = now
                 if broken_after is not None and row["broken_since"] is None and now - since >= broken_after:
                     values["broken_since"] = now
             if seeded is not None:

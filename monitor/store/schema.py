@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     text,
 )
 from sqlalchemy.engine import Connection
@@ -44,6 +45,7 @@ feeds = Table(
     Column("last_error", Text),
     Column("error_streak", Integer, nullable=False, default=0),
     Column("broken_since", DateTime(timezone=True)),
+    Column("failing_since", DateTime(timezone=True)),  # first error of the current streak (v3)
     Column("next_poll_at", DateTime(timezone=True)),
     Column("declared_interval", Float),  # what the feed asks (<ttl>, sy:updatePeriod, Cache-Control)
     Column("seeded", Boolean, nullable=False, default=False),  # first poll done (backfill silenced)
@@ -156,7 +158,13 @@ def _v2_delivery_attempts(conn: Connection) -> None:
     metadata.create_all(conn, tables=[delivery_attempts])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_delivery_attempts]
+def _v3_feed_failing_since(conn: Connection) -> None:
+    # Databases created at v1/v2 lack the column; newer ones got it from create_all.
+    if "failing_since" not in {c["name"] for c in inspect(conn).get_columns("feeds")}:
+        conn.execute(text("ALTER TABLE feeds ADD COLUMN failing_since TIMESTAMP WITH TIME ZONE"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_delivery_attempts, _v3_feed_failing_since]
 
 
 def migrate(conn: Connection) -> int:
