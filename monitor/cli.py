@@ -16,7 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.config import ConfigError, Settings, config_path_from, load_settings, secrets_of, world_readable_warning
+from sqlalchemy.exc import DBAPIError
+
 from monitor.lock import InstanceLocked
+from monitor.store import database_problem
 from monitor.logs import configure_logging, redact
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
@@ -74,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except InstanceLocked as exc:
         print(f"monitor: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
+    except DBAPIError as exc:
+        print(redact(f"monitor: {database_problem(exc)}"), file=sys.stderr)
+        return EXIT_RUNTIME
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - last resort: one line, not a traceback
@@ -114,7 +120,9 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             if args.once:
                 report = await monitor.run_once()
                 _print_cycle(report)
-                return EXIT_OK
+                # The database refused writes: nothing was lost (the items are found
+                # again next time), but the run did not do its job.
+                return EXIT_RUNTIME if any(o.status == "db_error" for o in report.outcomes) else EXIT_OK
             await monitor.run_forever()
             return EXIT_OK
         finally:

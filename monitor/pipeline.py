@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from sqlalchemy.exc import DBAPIError
+
 from monitor import identity
 from monitor.config import FeedConfig, Settings
 from monitor.extract import best_text, extract_text_async
@@ -22,7 +24,7 @@ from monitor.schedule import cache_lifetime  # issue 6: Cache-Control/Expires ->
 from monitor.match import EntityMatch, Matcher
 from monitor.notify.console import CONSOLE_CHAT
 from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around
-from monitor.store import FeedState, FoundMention, NewItem, QueuedAlert, Store, utcnow
+from monitor.store import FeedState, database_problem, FoundMention, NewItem, QueuedAlert, Store, utcnow
 
 log = get_logger("monitor.pipeline")
 
@@ -64,7 +66,13 @@ class PollOutcome:
 
 async def poll_feed(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig) -> PollOutcome:
     started = time.monotonic()
-    outcome = await _poll(runtime, store, fetcher, feed)
+    try:
+        outcome = await _poll(runtime, store, fetcher, feed)
+    except DBAPIError as exc:
+        # Disk full, read-only, locked too long, server gone: nothing of this poll was
+        # committed (each item is one transaction), and the feed's validators were not
+        # updated, so the next poll fetches and finds the same items again.
+        outcome = PollOutcome(feed.url, "db_error", error=database_problem(exc))
     outcome.duration = time.monotonic() - started
     log.info(
         "poll",
@@ -120,6 +128,8 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     for entry in reversed(parsed.entries):
         try:
             result = await _process_entry(runtime, store, fetcher, state, entry, outlet, first_poll)
+        except DBAPIError:
+            raise  # not this item's fault: stop the poll, retry it whole later
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
             log.exception("item_failed", feed=feed.url, item=entry.url or entry.guid, error=str(exc))
             outcome.problems.append(f"item {entry.url or entry.guid} failed: {type(exc).__name__}")

@@ -8,7 +8,8 @@ from monitor.store.repository import (
     OutboxRow,
     QueuedAlert,
     Store,
+    database_problem,
     utcnow,
 )
 
-__all__ = ["FeedState", "FoundMention", "NewItem", "OutboxRow", "QueuedAlert", "Store", "utcnow"]
+__all__ = ["FeedState", "FoundMention", "NewItem", "OutboxRow", "QueuedAlert", "Store", "database_problem", "utcnow"]

@@ -486,6 +486,13 @@ class Store:
             )
 
 
+def database_problem(exc: Exception) -> str:
+    """One line for a database failure: the driver's message, without the SQL or parameters."""
+    original = getattr(exc, "orig", None) or exc
+    message = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    return f"database error: {message}"
+
+
 def _known(conn, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
     conditions = []
     if guid:
