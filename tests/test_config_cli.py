@@ -140,3 +140,24 @@ def test_bad_usage_exits_2_with_one_line():
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "invalid choice" in result.stderr
+
+
+def test_world_readable_config_with_a_token_is_warned_about(tmp_path, capsys):
+    config = write_config(tmp_path, telegram={"token": "123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "channel": "@c"})
+    config.chmod(0o644)
+    assert main(["--config", str(config), "check-config"]) == 0
+    err = capsys.readouterr().err
+    assert "readable by every user" in err and "chmod o-r" in err
+    assert "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" not in err
+    config.chmod(0o640)
+    assert main(["--config", str(config), "check-config"]) == 0
+    assert "readable by every user" not in capsys.readouterr().err
+
+
+def test_errors_never_show_the_database_password(tmp_path, capsys):
+    config = write_config(tmp_path, storage={"url": "postgresql://monitor:S3cretPassw0rd@127.0.0.1:1/monitor"})
+    code = main(["--config", str(config), "stats"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("monitor: database error:")
+    assert "S3cretPassw0rd" not in err
