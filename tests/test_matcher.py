@@ -224,3 +224,57 @@ def test_shared_dev_set_offsets() -> None:
         for match in m.match(rec["text"]):
             for mention in match.mentions:
                 assert rec["text"][mention.start : mention.end] == mention.text
+
+
+def _words_left_reference(scan: str, pos: int, count: int) -> int:
+    for _ in range(count):
+        while pos > 0 and scan[pos - 1] == " ":
+            pos -= 1
+        if pos == 0:
+            break
+        pos = scan.rfind(" ", 0, pos) + 1
+    return pos
+
+
+def _words_right_reference(scan: str, pos: int, count: int) -> int:
+    for _ in range(count):
+        while pos < len(scan) and scan[pos] == " ":
+            pos += 1
+        if pos >= len(scan):
+            break
+        nxt = scan.find(" ", pos)
+        pos = len(scan) if nxt < 0 else nxt
+    return pos
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([" ", " ", "a", "bc", "d" * 40, "e" * 200]), max_size=30).map("".join), st.data())
+def test_context_windows_match_word_by_word_definition(scan: str, data: st.DataObject) -> None:
+    from monitor.match.matcher import _words_left, _words_right
+
+    pos = data.draw(st.integers(0, len(scan)))
+    count = data.draw(st.integers(0, 8))
+    assert _words_left(scan, pos, count) == _words_left_reference(scan, pos, count)
+    assert _words_right(scan, pos, count) == _words_right_reference(scan, pos, count)
+
+
+def test_automaton_keys_do_not_depend_on_hash_seed() -> None:
+    # Variant order once came from a set, so the spellings kept under
+    # max_variants_per_alias changed from one process to the next.
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, sys; sys.path.insert(0, '.');"
+        "from monitor.match import Matcher; from monitor.watchlist import load_watchlist;"
+        "m = Matcher.from_watchlist(load_watchlist('config/watchlist.yaml'));"
+        "print(hashlib.sha256('|'.join(sorted(m._automaton.keys())).encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1

@@ -104,3 +104,77 @@ def test_hostile_input_does_not_crash() -> None:
     for text in ["\ud800", "a\udfffb", "\x00\x01\x7f", "\u202e\u200f" * 50, "́" * 100, "\U0001F600" * 10]:
         norm = normalise(text)
         assert norm.text == fold(text)
+
+
+# -- the fast path (C passes over UTF-8 bytes, regex apostrophes, segment offsets)
+# must give exactly what the per-character reference definitions give.
+
+from monitor.match import normalise as _n  # noqa: E402
+
+# Characters that exercise every branch: apostrophes and the letters of elided
+# words, expansions (ß, ﬁ), deletions (harakat, tatweel, soft hyphen), a
+# presentation form folding to tatweel (not a stable fold), newlines, accents.
+_TRICKY = st.lists(
+    st.one_of(
+        st.sampled_from(list("lLdDsSqQuUnNcCaAoOjJmMtTeE'’ʿ`_ -.\nßﬁَـ\u00adéİıĸ٢ﳲ") + ["dell", "Qu", "un", "'s", "’S"]),
+        st.text(max_size=3),
+    ),
+    max_size=16,
+).map("".join)
+
+
+def _reference_fold_cased(text: str) -> str:
+    return _n._mark_apostrophes(text.translate(_n.FOLD_TABLE)).replace("'", "")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), _TRICKY))
+def test_fast_translate_equals_per_character_table(text: str) -> None:
+    assert _n._translate(text) == text.translate(_n.FOLD_TABLE)
+    assert _n._translate(text, _n._ASCII_BYTES_ONE_LINE) == text.translate(_n.FOLD_TABLE).replace("\n", " ")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), _TRICKY))
+def test_regex_apostrophe_rule_equals_reference(text: str) -> None:
+    assert fold_cased(text) == _reference_fold_cased(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), _TRICKY), st.booleans())
+def test_segment_offsets_equal_per_character_offsets(text: str, one_line: bool) -> None:
+    cased, offsets = _n.fold_cased_with_offsets(text, one_line=one_line)
+    norm = normalise(text)
+    assert cased == (norm.cased.replace("\n", " ") if one_line else norm.cased)
+    assert [offsets.start(i) for i in range(len(cased))] == list(norm.starts)
+    for i in range(len(cased)):
+        assert offsets.span(i, i + 1) == norm.span(i, i + 1)
+
+
+def test_unstable_fold_takes_the_slow_path() -> None:
+    # ﳲ folds to a tatweel, which itself folds to nothing: one pass, not two.
+    assert _n._translate("aﳲbـc") == "aـbc" == "aﳲbـc".translate(_n.FOLD_TABLE)
+
+
+def test_elision_pattern_case_classes_are_complete() -> None:
+    # The regex spells each elided word as [lL][dD]...; that is only the same as
+    # `.lower() in _ELIDED` if no other character lower-cases to those letters.
+    letters = set("".join(_n._ELIDED))
+    others = [c for c in map(chr, range(0x80, 0x110000)) if len(c.lower()) == 1 and c.lower() in letters]
+    assert others == []
+
+
+def test_identity_runs_only_hold_characters_that_fold_to_themselves() -> None:
+    # `_IDENTITY_RUNS` cuts these out before the distinct characters are
+    # collected; a character that needed folding must never be among them.
+    inside = [c for c in map(chr, range(0x10000)) if _n._IDENTITY_RUNS.fullmatch(c)]
+    assert len(inside) > 20_000
+    assert [c for c in inside if _n.FOLD_TABLE[ord(c)] != c] == []
+
+
+def test_script_heavy_text_folds_like_the_table() -> None:
+    for text in ["أُعلنَت الحشد الشعبيّ «قاعدة» ٢٠٢٠ وـالقائم", "Военные базы ИГИЛ", "日本の自衛隊 がぎぐ ﾃｽﾄ", "בְּהַמְּדִינָה"]:
+        text = text * 20  # long enough for the run-cutting path
+        assert _n._translate(text) == text.translate(_n.FOLD_TABLE)
+        cased, offsets = _n.fold_cased_with_offsets(text)
+        assert [offsets.start(i) for i in range(len(cased))] == list(normalise(text).starts)

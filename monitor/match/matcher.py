@@ -2,8 +2,8 @@
 
 How a text is matched:
 
-1. Normalise it (`normalise.fold_cased`, all in C) and lower-case it; pad with
-   spaces. Every alias variant is stored as " variant " so the automaton only
+1. Normalise it (`normalise.fold_cased_with_offsets`, a few C passes, newlines
+   as spaces) and lower-case it; pad with spaces. Every alias variant is stored as " variant " so the automaton only
    reports whole words: a space stands for any word break after normalisation.
    (Scripts written without spaces, such as Chinese, get no padding.)
 2. One pass of the automaton finds alias variants and role phrases.
@@ -12,8 +12,8 @@ How a text is matched:
 4. Context rules of weak aliases look at the words around the mention, or the
    whole document, and at the entities already accepted.
 5. Role phrases ("coalition spokesman") take the capitalised name next to them.
-6. Only accepted mentions are mapped back to original offsets, one line at a
-   time, by replaying the normalisation with offsets (`normalise.normalise`).
+6. Only accepted mentions are mapped back to original offsets, through the
+   segment map `normalise.Offsets` (built on first use, bisect per position).
 
 The Matcher is built once and only read afterwards, so any number of threads may
 call `match` at the same time. It does no I/O.
@@ -21,15 +21,16 @@ call `match` at the same time. It does no I/O.
 
 from __future__ import annotations
 
-import bisect
 import functools
+import gc
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import ahocorasick
 
-from monitor.match.normalise import Normalised, fold_cased, fold_phrase, normalise
+from monitor.match.normalise import Offsets, fold_cased, fold_cased_with_offsets, fold_phrase
 from monitor.match.variants import generate, script_of
 from monitor.watchlist import AliasSpec, ContextRule, RoleSpec, Watchlist
 
@@ -74,8 +75,10 @@ class Explanation:
         )
 
 
-@dataclass(frozen=True)
-class _Pattern:
+# _Pattern and _Key are NamedTuples rather than frozen dataclasses: a 100,000-alias
+# watchlist makes one of each per spelling, and a frozen dataclass's __init__
+# (object.__setattr__ per field) was a tenth of the build time. Still immutable.
+class _Pattern(NamedTuple):
     entity: int
     alias: str
     variant: str
@@ -84,10 +87,26 @@ class _Pattern:
     cased: str | None = None  # case-sensitive aliases: the exact normalised form
     role: RoleSpec | None = None
     role_side: str = ""  # "before" | "after"
+    requires: tuple[_Rule, ...] = ()  # spec.requires, compiled
+    excludes: tuple[_Rule, ...] = ()  # spec.excludes or role.excludes, compiled
 
 
-@dataclass(frozen=True)
-class _Key:
+class _Rule(NamedTuple):
+    """A ContextRule ready for matching: window resolved, words already folded."""
+
+    window: tuple[int, int] | None
+    words: tuple[tuple[str, str], ...]  # (what to look for in the scan text, the word as written)
+    entities: tuple[str, ...]
+
+
+def _compile_rules(rules: list[ContextRule]) -> tuple[_Rule, ...]:
+    return tuple(
+        _Rule(rule.window, tuple((n, w) for w in rule.words if (n := _word_needle(w))), tuple(rule.entities))
+        for rule in rules
+    )
+
+
+class _Key(NamedTuple):
     length: int
     lpad: int
     rpad: int
@@ -126,6 +145,21 @@ class Matcher:
 
     @classmethod
     def from_watchlist(cls, watchlist: Watchlist) -> Matcher:
+        # The build allocates a few small objects per spelling (over a million for
+        # 100,000 aliases) and none of them form cycles, yet each allocation burst
+        # triggers the cyclic garbage collector, which then walks the whole growing
+        # heap: about a third of the build time. Pause it for the build only.
+        pause_gc = gc.isenabled()
+        if pause_gc:
+            gc.disable()
+        try:
+            return cls._build(watchlist)
+        finally:
+            if pause_gc:
+                gc.enable()
+
+    @classmethod
+    def _build(cls, watchlist: Watchlist) -> Matcher:
         entities = [_Entity(e.id, e.name, ()) for e in watchlist.entities]
         index = {e.id: i for i, e in enumerate(entities)}
         entities = [
@@ -144,18 +178,24 @@ class Matcher:
             for alias in entity.aliases:
                 # Case-sensitive aliases compare letters only, so "K-1" passes for "K1".
                 cased = "".join(fold_cased(alias.text).split()) if alias.case_sensitive else None
+                requires = _compile_rules(alias.requires) if alias.requires else ()
+                excludes = _compile_rules(alias.excludes) if alias.excludes else ()
                 for variant in generate(
                     alias, rules, watchlist.max_variants_per_alias, watchlist.max_changes_per_variant
                 ):
-                    add(_pad(variant.text), _Pattern(ei, alias.text, variant.text, variant.rules, alias, cased))
+                    add(
+                        _pad(variant.text),
+                        _Pattern(ei, alias.text, variant.text, variant.rules, alias, cased, None, "", requires, excludes),
+                    )
             for role in entity.roles:
+                role_excludes = _compile_rules(role.excludes)
                 for side, phrases in (("before", role.before), ("after", role.after)):
                     seen: set[str] = set()
                     for phrase in phrases:
                         text = fold_phrase(phrase)
                         if text and text not in seen:  # "coalition's spokesman" = "coalition spokesman"
                             seen.add(text)
-                            add(_pad(text), _Pattern(ei, phrase, text, (), None, None, role, side))
+                            add(_pad(text), _Pattern(ei, phrase, text, (), None, None, role, side, (), role_excludes))
 
         automaton = None
         if keys:
@@ -180,13 +220,12 @@ class Matcher:
     def _run(self, text: str, explain: bool) -> tuple[list[EntityMatch], list[Explanation]]:
         if not isinstance(text, str) or not text or self._automaton is None:
             return [], []
-        cased = fold_cased(text)
-        lower = cased.lower()
-        scan = " " + lower.replace("\n", " ") + " "
+        cased, offsets = fold_cased_with_offsets(text, one_line=True)
+        scan = f" {cased} ".lower()
         candidates = self._candidates(scan, cased)
         if not candidates:
             return [], []
-        mapper = _Mapper(text, lower)
+        mapper = _Mapper(offsets)
         self._decide(scan, candidates, mapper)
 
         explanations: list[Explanation] = []
@@ -259,11 +298,10 @@ class Matcher:
             pattern = self._patterns[cand.pattern]
             if pattern.role is not None:
                 continue
-            spec = pattern.spec
-            veto = _first_hit(scan, cand, spec.excludes, accepted_at, self._index)
+            veto = _first_hit(scan, cand, pattern.excludes, accepted_at, self._index)
             if veto:
                 cand.accepted, cand.context = False, f"excluded by {veto}"
-            elif not spec.requires:
+            elif not pattern.requires:
                 accept(cand)
             else:
                 pending.append(cand)
@@ -275,10 +313,19 @@ class Matcher:
             for cand in pending:
                 if cand.accepted is not None:
                     continue
-                spec = self._patterns[cand.pattern].spec
-                reasons = [_first_hit(scan, cand, [rule], accepted_at, self._index) for rule in spec.requires]
-                if all(reasons):
-                    veto = _first_hit(scan, cand, spec.excludes, accepted_at, self._index)
+                pattern = self._patterns[cand.pattern]
+                reasons = []
+                for rule in pattern.requires:
+                    reason = _first_hit(scan, cand, (rule,), accepted_at, self._index)
+                    if not reason:
+                        # Every rule must hold: no need to look at the others. A rule
+                        # without entities will not hold in a later round either.
+                        if not rule.entities:
+                            cand.accepted, cand.context = False, "required context not found"
+                        break
+                    reasons.append(reason)
+                else:
+                    veto = _first_hit(scan, cand, pattern.excludes, accepted_at, self._index)
                     if veto:
                         cand.accepted, cand.context = False, f"excluded by {veto}"
                     else:
@@ -296,7 +343,7 @@ class Matcher:
             pattern = self._patterns[cand.pattern]
             if pattern.role is None:
                 continue
-            veto = _first_hit(scan, cand, pattern.role.excludes, accepted_at, self._index)
+            veto = _first_hit(scan, cand, pattern.excludes, accepted_at, self._index)
             if veto:
                 cand.accepted, cand.context = False, f"excluded by {veto}"
                 continue
@@ -315,6 +362,8 @@ class Matcher:
 
 def _pad(text: str) -> str:
     """Whole-word key: spaces around it unless that edge is in a script without spaces."""
+    if text.isascii():  # the common case, decided without looking up scripts
+        return f" {text} "
     left = "" if script_of(text[0]) == "nospace" else " "
     right = "" if script_of(text[-1]) == "nospace" else " "
     return left + text + right
@@ -344,7 +393,22 @@ def _drop_nested(mentions: list[Mention]) -> list[Mention]:
     return kept
 
 
+@functools.lru_cache(maxsize=512)
+def _n_words(count: int) -> re.Pattern[str]:
+    # Possessive quantifiers: a word is never split in two to make up the count.
+    return re.compile(f"(?: *+[^ ]++){{{count}}}")
+
+
 def _words_left(scan: str, pos: int, count: int) -> int:
+    """Start of the `count`-th word left of `pos` (0 if there are fewer)."""
+    # One regex match on the reversed neighbourhood instead of a Python loop per
+    # word; the loop below is the definition, and the fallback for long words.
+    lo = max(0, pos - 24 * (count + 1))
+    found = _n_words(count).match(scan[lo:pos][::-1])
+    if found and (lo == 0 or found.end() < pos - lo):
+        return pos - found.end()
+    if not found and lo == 0:
+        return 0
     for _ in range(count):
         while pos > 0 and scan[pos - 1] == " ":
             pos -= 1
@@ -355,22 +419,18 @@ def _words_left(scan: str, pos: int, count: int) -> int:
 
 
 def _words_right(scan: str, pos: int, count: int) -> int:
-    for _ in range(count):
-        while pos < len(scan) and scan[pos] == " ":
-            pos += 1
-        if pos >= len(scan):
-            break
-        nxt = scan.find(" ", pos)
-        pos = len(scan) if nxt < 0 else nxt
-    return pos
+    """End of the `count`-th word right of `pos` (the end of `scan` if there are fewer)."""
+    found = _n_words(count).match(scan, pos)
+    return found.end() if found else len(scan)
 
 
 @functools.lru_cache(maxsize=4096)
 def _word_needle(word: str) -> str:
     """What a context word looks like in the padded scan text ('' = never matches).
 
-    Cached: the same few watchlist words are looked up for every candidate, and
-    folding them again each time was a tenth of the matching cost.
+    Computed when the matcher is built (folding the words again for every
+    candidate was a tenth of the matching cost); cached because big watchlists
+    repeat the same context words.
     """
     needle = fold_phrase(word.rstrip("*"))
     if not needle:
@@ -381,7 +441,7 @@ def _word_needle(word: str) -> str:
 def _first_hit(
     scan: str,
     cand: _Candidate,
-    rules: list[ContextRule],
+    rules: tuple[_Rule, ...],
     accepted_at: dict[int, list[tuple[int, int]]],
     index: dict[str, int],
 ) -> str:
@@ -399,9 +459,8 @@ def _first_hit(
             right = _words_right(scan, cand.end, window[1])
             # "\x00" marks where the mention was, so no phrase spans it.
             haystack = " " + " ".join(scan[left : cand.start].split()) + " \x00 " + " ".join(scan[cand.end : right].split()) + " "
-        for word in rule.words:
-            needle = _word_needle(word)
-            if needle and needle in haystack:
+        for needle, word in rule.words:
+            if needle in haystack:
                 return f"word {word!r}" + (" in document" if window is None else "")
         for ref in rule.entities:
             for start, end in accepted_at.get(index.get(ref, -1), ()):
@@ -411,34 +470,15 @@ def _first_hit(
 
 
 class _Mapper:
-    """Maps positions in the normalised text back to the original, one line at a time."""
+    """Maps positions in the normalised text back to the original text."""
 
-    def __init__(self, text: str, lower: str):
-        self.text = text
-        self._lower = lower
-        self._norm_nl: list[int] | None = None
-        self._orig_nl: list[int] | None = None
-        self._lines: dict[int, Normalised] = {}
-
-    def _line(self, pos: int) -> tuple[int, int, int, Normalised]:
-        if self._norm_nl is None:
-            self._norm_nl = [m.start() for m in re.finditer("\n", self._lower)]
-            self._orig_nl = [m.start() for m in re.finditer("\n", self.text)]
-        line = bisect.bisect_right(self._norm_nl, pos - 1) if self._norm_nl else 0
-        # Guard: a newline position itself belongs to no line; take the one before it.
-        norm_start = self._norm_nl[line - 1] + 1 if line else 0
-        orig_start = self._orig_nl[line - 1] + 1 if line else 0
-        if line not in self._lines:
-            orig_end = self._orig_nl[line] if line < len(self._orig_nl) else len(self.text)
-            self._lines[line] = normalise(self.text[orig_start:orig_end])
-        return line, norm_start, orig_start, self._lines[line]
+    def __init__(self, offsets: Offsets):
+        self.text = offsets.text
+        self._offsets = offsets
 
     def span(self, start: int, end: int) -> tuple[int, int]:
-        """Original (start, end) of the normalised slice [start, end) of `lower`."""
-        _, norm_start, orig_start, norm = self._line(start)
-        s = orig_start + norm.starts[min(start - norm_start, len(norm.starts) - 1)]
-        _, norm_start, orig_start, norm = self._line(end - 1)
-        e = orig_start + norm.ends[min(end - 1 - norm_start, len(norm.ends) - 1)]
+        """Original (start, end) of the normalised slice [start, end)."""
+        s, e = self._offsets.span(start, end)
         # Keep combining accents that belong to the last letter.
         while e < len(self.text) and unicodedata.category(self.text[e]).startswith("M"):
             e += 1

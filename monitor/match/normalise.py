@@ -21,13 +21,16 @@ matcher can check case-sensitive acronyms on the cased form at the very same
 positions. Newlines are kept as "\\n" so a long text can be mapped back to the
 original one line at a time (see `line_offsets`).
 
-The fast path (`fold_cased`) runs entirely in C (str.translate + two regexes);
-the offset-keeping path (`normalise`) replays the same steps in Python and is
-only used on the few lines that contain a match.
+The fast path (`fold_cased`, `fold_cased_with_offsets`) is a handful of C passes
+(bytes.translate over UTF-8, one str.replace per distinct non-ASCII character,
+two regexes for apostrophes); its offsets (`Offsets`) are a short list of
+segments, built only for texts with a match. `normalise` is the per-character
+reference definition of both, kept for tests (they are property-tested equal).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -106,9 +109,18 @@ FOLD_TABLE = _FoldTable()
 for _code in range(0x250):  # Latin: warm the table so the common case never misses
     FOLD_TABLE[_code]
 
-# Context-dependent apostrophe handling (the translate step made them all "'").
-# The pattern starts with a literal so the regex engine jumps from apostrophe to
-# apostrophe; the decision is made in Python for those few places only.
+# Context-dependent apostrophe handling (the translate step made them all "'"):
+# an elision ("l'EI", "dell'Isis") or a possessive ("Kirkuk's") becomes a word
+# break, any other apostrophe is dropped ("Kata'ib" = "Kataib").
+#
+# `_apostrophe` below states the rule; the fast path applies the same rule with
+# two regex substitutions by constant strings (no Python call per apostrophe,
+# which used to cost as much as the whole translate step). Both patterns start
+# with the literal "'" so the regex engine jumps from apostrophe to apostrophe,
+# and check the word before it with fixed-width lookbehinds. They rely on the
+# translated text having no "_" (it folds to a space), so that `\w` and `\b`
+# mean exactly `str.isalnum`, and on only ASCII letters lower-casing to the
+# letters of the elided words (checked in tests/test_normalise.py).
 _APOSTROPHE = re.compile(r"'(?:s\b)?", re.IGNORECASE)
 _ELIDED = frozenset("l d j n m t s c qu dell nell all dall sull coll un".split())
 
@@ -128,72 +140,226 @@ def _apostrophe(match: re.Match[str]) -> str:
     return found
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c}{c.upper()}]" for c in word)
+
+
+def _elision_pattern() -> re.Pattern[str]:
+    # One lookbehind per word length (lookbehinds must be fixed-width).
+    by_length: dict[int, list[str]] = {}
+    for word in sorted(_ELIDED):
+        by_length.setdefault(len(word), []).append(_any_case(word))
+    behind = "|".join(rf"(?<=\b(?:{'|'.join(words)})')" for _, words in sorted(by_length.items()))
+    return re.compile(rf"'(?=\w)(?:{behind})")
+
+
+_ELISION = _elision_pattern()  # "'" after an elided word, before a letter -> " "
+_POSSESSIVE = re.compile(r"'(?<=\w')[sS]\b")  # "'s" after a letter (not an elision) -> "  "
+
+
 def _mark_apostrophes(text: str) -> str:
+    """Reference implementation of the apostrophe rule (one Python call per apostrophe)."""
     return _APOSTROPHE.sub(_apostrophe, text)
 
 
-# ASCII is most of any news text (97% of the characters in our news sample, and
-# even Arabic articles have ASCII spaces, digits and punctuation), so the fold is
-# done on the UTF-8 bytes, where a 256-byte table is a single C pass:
+# ASCII is most of any news text (97% of the characters in our news sample; even
+# Arabic articles have ASCII spaces, digits and punctuation), so the fold works on
+# the UTF-8 bytes, where a 256-byte table is one C pass, and then on the few
+# distinct non-ASCII characters of the text (about ten per article) rather than
+# on each of their occurrences:
 #
-# * `_ASCII_BYTES` folds ASCII bytes (one character in, one out) and keeps the rest.
-# * `_MARK_BYTES` (with the continuation bytes 0x80-0xBF deleted) folds ASCII the
-#   same way and turns every non-ASCII character into one "\x00" placeholder.
-#   The placeholders become "%s" and are filled, in order, by %-formatting with
-#   the folded non-ASCII characters: still C loops, no Python call per character.
-# * The non-ASCII characters alone (ASCII bytes deleted) go through
-#   `str.translate` with `_SEPARATED`, whose entries are the FOLD_TABLE value plus
-#   a "\x00" terminator, so one split gives one (possibly empty) fold per character.
+# 1. one bytes.translate folds the ASCII bytes and leaves the others alone;
+# 2. the non-ASCII characters alone (ASCII bytes deleted) give the set to fold;
+# 3. each of those whose fold differs from itself is replaced throughout by its
+#    fold (str.replace of one character is a C search, fast even when absent).
 #
-# This is sound because no ASCII character folds to "\x00" or "%" (both become
-# spaces), and UTF-8 lead bytes (0xC0-0xFF) start exactly one character each.
-# An earlier version sent each run of non-ASCII characters through a regex
-# callback; with ~100 runs per article that alone cost 2x a bare scan.
+# That equals `text.translate(FOLD_TABLE)` because folds are stable: what a
+# replacement writes is never changed by a later replacement. `_REPLACEMENTS`
+# sends the handful of characters whose fold is not stable (Arabic presentation
+# forms that fold to a tatweel, which itself folds to nothing) to the plain
+# translate. Earlier versions sent every non-ASCII run through a regex callback,
+# or every character through str.translate; either alone cost 2x a bare scan.
 _ASCII_BYTES = bytes(ord(FOLD_TABLE[c]) for c in range(128)) + bytes(range(128, 256))
 assert all(len(FOLD_TABLE[c]) == 1 and ord(FOLD_TABLE[c]) < 128 for c in range(128))
-assert FOLD_TABLE[0] == FOLD_TABLE[ord("%")] == " "
-_MARK_BYTES = _ASCII_BYTES[:0xC0] + bytes(0x40)  # lead bytes -> b"\x00"
-_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 _ASCII_ONLY = bytes(range(0x80))
+# The matcher scans one line of text with no newlines: fold "\n" to a space in
+# the same pass rather than in another copy of the text.
+_ASCII_BYTES_ONE_LINE = _ASCII_BYTES.replace(b"\n", b" ")
+_UNSTABLE = None  # `_REPLACEMENTS` value: fold with the slow path
 
 
-class _SeparatedTable(dict):
-    """FOLD_TABLE[code] + "\x00", computed on first use (same thread-safety argument)."""
+class _Replacements(dict):
+    """char -> (char, its fold), or () if it folds to itself; computed lazily."""
 
-    def __missing__(self, code: int) -> str:
-        value = FOLD_TABLE[code] + "\x00"
-        self[code] = value
+    def __missing__(self, char: str) -> tuple[str, str] | tuple[()] | None:
+        folded = FOLD_TABLE[ord(char)]
+        value: tuple[str, str] | tuple[()] | None
+        if any(FOLD_TABLE[ord(c)] != c for c in folded):
+            value = _UNSTABLE
+        elif folded == char:
+            value = ()
+        else:
+            value = (char, folded)
+        self[char] = value
         return value
 
 
-_SEPARATED = _SeparatedTable()
+_REPLACEMENTS = _Replacements()
 
 
-def _non_ascii_folds(raw: bytes) -> list[str]:
-    """The fold of each non-ASCII character of UTF-8 `raw`, in order."""
-    folds = raw.translate(None, _ASCII_ONLY).decode("utf-8").translate(_SEPARATED).split("\x00")
-    folds.pop()  # after the last terminator
-    return folds
+def _identity_runs() -> re.Pattern[str]:
+    # Arabic, Hebrew, Greek, Cyrillic, Thai, kana and CJK text is mostly letters
+    # that fold to themselves. Collecting the distinct characters of such a text
+    # costs a Python object per character (5x a bare scan for Arabic news), so
+    # runs of these letters are first cut out by one regex (a C loop); what is
+    # left are the few characters that may need replacing. Only characters whose
+    # fold is themselves are listed (checked in tests/test_normalise.py).
+    blocks = [(0x0370, 0x0400), (0x0400, 0x0500), (0x0590, 0x0600), (0x0600, 0x0700), (0x0E00, 0x0E80), (0x3040, 0x3100)]
+    chars = [chr(c) for lo, hi in blocks for c in range(lo, hi) if FOLD_TABLE[c] == chr(c)]
+    # CJK unified ideographs (20,992 of them, too many to fold at import): NFKC
+    # leaves them alone, they have no case and no marks.
+    return re.compile("[" + re.escape("".join(chars)) + "\u4e00-\u9fff]+")
 
 
-def _translate(text: str) -> str:
-    """FOLD_TABLE applied to every character (`text.translate(FOLD_TABLE)`), fast."""
+_IDENTITY_RUNS = _identity_runs()
+
+
+def _non_ascii(text: str) -> set[str]:
+    """The distinct non-ASCII characters of `text` that may fold to something else."""
+    try:
+        others = text.encode("utf-8").translate(None, _ASCII_ONLY).decode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates cannot be encoded
+        return {c for c in text if not c.isascii()}
+    if len(others) > 64:  # not worth a regex call for a few accents and quotes
+        others = _IDENTITY_RUNS.sub("", others)
+    return set(others)
+
+
+def _translate(text: str, ascii_table: bytes = _ASCII_BYTES) -> str:
+    """`text.translate(FOLD_TABLE)`, fast (with "\n" -> " " for `_ASCII_BYTES_ONE_LINE`)."""
+    return _translate_noting_lengths(text, ascii_table)[0]
+
+
+def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[str] | None]:
+    """`_translate`, plus the characters of `text` that fold to other than one character
+
+    (None: not known, the slow path was taken), which is what `Offsets` needs.
+    """
     if text.isascii():
-        return text.encode("ascii").translate(_ASCII_BYTES).decode("ascii")
+        return text.encode("ascii").translate(ascii_table).decode("ascii"), []
     try:
         raw = text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates cannot be encoded: take the slow path
-        return text.translate(FOLD_TABLE)
-    template = raw.translate(_MARK_BYTES, _CONTINUATION_BYTES).replace(b"\x00", b"%s").decode("ascii")
-    return template % tuple(_non_ascii_folds(raw))
+        return _slow_translate(text, ascii_table), None
+    folded = raw.translate(ascii_table).decode("utf-8")
+    others = raw.translate(None, _ASCII_ONLY).decode("utf-8")
+    if len(others) > 64:  # see _identity_runs
+        others = _IDENTITY_RUNS.sub("", others)
+    resized = []
+    for char in set(others):
+        replacement = _REPLACEMENTS[char]
+        if replacement:
+            folded = folded.replace(*replacement)
+            if len(replacement[1]) != 1:
+                resized.append(char)
+        elif replacement is _UNSTABLE:
+            return _slow_translate(text, ascii_table), None
+    return folded, resized
+
+
+def _slow_translate(text: str, ascii_table: bytes) -> str:
+    folded = text.translate(FOLD_TABLE)
+    return folded if ascii_table is _ASCII_BYTES else folded.replace("\n", " ")
+
+
+def _apply_apostrophes(translated: str) -> str:
+    """The apostrophe rule on translated text, same length; the "'" left are to be dropped."""
+    # The elision pass only turns "'" into " ", which changes nothing the
+    # possessive pass looks at (both are non-word characters).
+    if "'" not in translated:
+        return translated
+    return _POSSESSIVE.sub("  ", _ELISION.sub(" ", translated))
 
 
 def fold_cased(text: str) -> str:
     """Normalised text with case kept (fast path, no offsets)."""
-    folded = _translate(text)
-    if "'" in folded:
-        folded = _mark_apostrophes(folded).replace("'", "")
-    return folded
+    return _apply_apostrophes(_translate(text)).replace("'", "")
+
+
+def fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str, Offsets]:
+    """`fold_cased(text)` and a lazy map from its positions back to `text`.
+
+    `one_line`: newlines become spaces too (same length, same offsets).
+    """
+    translated, resized = _translate_noting_lengths(text, _ASCII_BYTES_ONE_LINE if one_line else _ASCII_BYTES)
+    marked = _apply_apostrophes(translated)
+    return marked.replace("'", ""), Offsets(text, marked, resized)
+
+
+class Offsets:
+    """Where each character of `fold_cased(text)` came from in `text`, without a per-character table.
+
+    Folding changes lengths in two places only: characters whose fold is not one
+    character (ß -> ss, ﬁ -> fi, harakat and soft hyphens -> nothing), and the
+    apostrophes dropped at the end. Between those events a normalised position
+    and its original differ by a constant, so the map is a short list of
+    segments searched with bisect, built on first use (most texts have no match
+    and never need it). Same answers as `normalise(text).starts`, which stays as
+    the reference implementation (property-tested).
+    """
+
+    def __init__(self, text: str, marked: str, resized: list[str] | None = None):
+        self.text = text
+        self._marked = marked  # translated text after the apostrophe rule, before dropping "'"
+        self._resized = resized  # characters of `text` whose fold is not one character, if known
+        self._dropped: list[int] | None = None
+        self._keys: list[int] = []  # translated position where a segment starts
+        self._segments: list[tuple[int, bool]] = []  # (original position there, constant?)
+
+    def _build(self) -> None:
+        # Dropped apostrophes: the j-th one, at translated position d, leaves
+        # d - j kept characters before it.
+        dropped, pos = [], self._marked.find("'")
+        while pos >= 0:
+            dropped.append(pos - len(dropped))
+            pos = self._marked.find("'", pos + 1)
+        # Characters that fold to zero or several characters, in original order.
+        events = []
+        resized = self._resized
+        if resized is None:
+            resized = [c for c in _non_ascii(self.text) if len(FOLD_TABLE[ord(c)]) != 1]
+        for char in resized:
+            pos = self.text.find(char)
+            while pos >= 0:
+                events.append(pos)
+                pos = self.text.find(char, pos + 1)
+        events.sort()
+        delta = 0  # translated position - original position, so far
+        for i in events:
+            size = len(FOLD_TABLE[ord(self.text[i])])
+            at = i + delta
+            if size:  # `size` characters all from i, then one-to-one again from i + 1
+                self._keys.append(at)
+                self._segments.append((i, True))
+            self._keys.append(at + size)
+            self._segments.append((i + 1, False))
+            delta += size - 1
+        self._dropped = dropped
+
+    def start(self, pos: int) -> int:
+        """Original index of the character that produced normalised character `pos`."""
+        if self._dropped is None:
+            self._build()
+        pos += bisect.bisect_right(self._dropped, pos)  # -> translated position
+        k = bisect.bisect_right(self._keys, pos) - 1  # the last of equal keys wins
+        if k < 0:
+            return pos
+        origin, constant = self._segments[k]
+        return origin if constant else origin + pos - self._keys[k]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original (start, end) for the normalised slice [start, end); end > start."""
+        return self.start(start), self.start(end - 1) + 1
 
 
 def fold(text: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations, product
+from typing import NamedTuple
 
 from monitor.match.normalise import fold_phrase
 from monitor.watchlist import AliasSpec, VariantRule
@@ -31,8 +32,10 @@ _SUN_PREFIXES = ("sh", "th", "dh", "s", "t", "d", "n", "r", "z")
 _ARTICLES = ("al", "el", "ul")
 
 
-@dataclass(frozen=True)
-class Variant:
+class Variant(NamedTuple):
+    """One spelling to search for. A NamedTuple (immutable, cheap to create): big
+    imported watchlists make one per alias, and frozen dataclasses were slow to build."""
+
     text: str  # normalised, lower case, single spaces
     rules: tuple[str, ...]  # names of the rules applied, () for the alias itself
 
@@ -174,7 +177,7 @@ _HEBREW_PROCLITICS = ("ו", "ה", "ב", "ל", "מ", "ש", "כ", "וה", "וב", 
 
 def proclitic_forms(text: str) -> list[str]:
     """Prefixed forms of a right-to-left alias: والحشد, للحشد, בהמדינה."""
-    if not text:
+    if not text or text[0] < "\u0590":  # below Hebrew: no proclitics (the common case, fast)
         return []
     script = script_of(text[0])
     if script == "arabic":
