@@ -24,6 +24,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import time
 import typing
 import zlib
 from collections.abc import Awaitable, Callable
@@ -71,6 +72,12 @@ _NAT64 = _net("64:ff9b::/96")
 # even when one compressed chunk would inflate to megabytes.
 _INFLATE_STEP = 256 * 1024
 _RAW_CHUNK = 64 * 1024
+# Up to this many bytes of an unused body (304, redirect, error page) are read and
+# dropped to keep the connection alive (see _drain).
+_DRAIN_LIMIT = 64 * 1024
+# How long an early (URL) check that found a host permitted is trusted; see NetworkPolicy.
+_CHECK_CACHE_SECONDS = 60.0
+_CHECK_CACHE_SIZE = 4096
 
 
 class FetchError(Exception):
@@ -198,6 +205,11 @@ class NetworkPolicy:
         self.allow_private = allow_private
         self.allowed = [ipaddress.ip_network(n, strict=False) for n in allowed_networks or []]
         self.resolver: Resolver = resolver or system_resolver
+        # (host, port) -> monotonic time until which the early check's "permitted" holds.
+        # Only the early check is cached (a feed polled every minute would otherwise cost a
+        # getaddrinfo per poll); every new connection is still resolved and vetted by
+        # _GuardedBackend, which is the check that counts.
+        self._permitted_until: dict[tuple[str, int], float] = {}
 
     def permits(self, address: IPAddress) -> bool:
         # An IPv6 address that wraps an IPv4 one (::ffff:127.0.0.1, 64:ff9b::7f00:1)
@@ -248,6 +260,10 @@ class NetworkPolicy:
             port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         except ValueError:
             raise NetworkError(url, "URL has an invalid port") from None
+        key = (host, port)
+        now = time.monotonic()
+        if self._permitted_until.get(key, 0.0) > now:
+            return
         try:
             addresses = await self.addresses(host, port)
         except (OSError, UnicodeError) as exc:
@@ -255,6 +271,9 @@ class NetworkPolicy:
         reason = self.refusal(host, addresses)
         if reason:
             raise BlockedAddress(url, reason)
+        if len(self._permitted_until) >= _CHECK_CACHE_SIZE:
+            self._permitted_until.clear()
+        self._permitted_until[key] = now + _CHECK_CACHE_SECONDS
 
 
 class _RefusedConnect(Exception):
@@ -407,6 +426,21 @@ def _decode_through(decoders: list[_Inflater], pieces: list[bytes], budget: int,
     return pieces
 
 
+async def _drain(response: httpx.Response) -> None:
+    """Read what is left of a short answer we do not use (304, redirect, error page), so
+    the connection goes back to the pool instead of being closed: httpcore only reuses a
+    connection whose response was read to its end. A long or unbounded body is not worth
+    it: stop reading and let the connection close."""
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > _DRAIN_LIMIT:
+        return
+    read = 0
+    async for raw in response.aiter_raw(_DRAIN_LIMIT):
+        read += len(raw)
+        if read > _DRAIN_LIMIT:
+            return
+
+
 def _content_codings(header: str) -> list[str]:
     return [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
 
@@ -494,7 +528,9 @@ class Fetcher:
         if accept:
             request_headers.setdefault("Accept", accept)
         try:
-            return await asyncio.wait_for(self._follow(url, request_headers), timeout=self.config.total_timeout)
+            # asyncio.timeout, not wait_for: no extra task per fetch (this runs for every poll).
+            async with asyncio.timeout(self.config.total_timeout):
+                return await self._follow(url, request_headers)
         except (asyncio.TimeoutError, httpx.TimeoutException):
             raise Timeout(url, f"timed out (total limit {self.config.total_timeout:g}s)") from None
 
@@ -507,11 +543,14 @@ class Fetcher:
             try:
                 async with self._client.stream("GET", url, headers=headers) as response:
                     if response.is_redirect and "location" in response.headers:
+                        await _drain(response)
                         url = urljoin(str(response.url), response.headers["location"].strip())
                         continue
                     if response.status_code == 304:
+                        await _drain(response)
                         return FetchResult(url, 304, b"", dict(response.headers))
                     if response.status_code >= 400:
+                        await _drain(response)
                         raise HTTPStatusError(
                             url, response.status_code, _retry_after_seconds(response.headers.get("retry-after"))
                         )

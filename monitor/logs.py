@@ -85,8 +85,10 @@ def configure_logging(fmt: str = "console", level: int = logging.INFO, stream=No
     handler.addFilter(_RedactingFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _redact_event, renderer],
-            foreign_pre_chain=shared,
+            # structlog's own events were scrubbed in the chain above; records from other
+            # libraries get the same scrubbing here (and their message by the filter).
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[*shared, _redact_event],
         )
     )
     root = logging.getLogger()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 
@@ -64,10 +65,18 @@ class PollOutcome:
     problems: list[str] = field(default_factory=list)
 
 
-async def poll_feed(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig) -> PollOutcome:
+# When to poll a feed next, from (status, its new state, Retry-After seconds, cache
+# lifetime seconds). The store calls it inside the poll's write, so the next poll
+# time is stored with the outcome in one statement (monitor.service supplies it).
+NextPoll = Callable[[str, FeedState, "float | None", "float | None"], datetime]
+
+
+async def poll_feed(
+    runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig, next_poll: NextPoll | None = None
+) -> PollOutcome:
     started = time.monotonic()
     try:
-        outcome = await _poll(runtime, store, fetcher, feed)
+        outcome = await _poll(runtime, store, fetcher, feed, next_poll)
     except DBAPIError as exc:
         # Disk full, read-only, locked too long, server gone: nothing of this poll was
         # committed (each item is one transaction), and the feed's validators were not
@@ -90,9 +99,18 @@ async def poll_feed(runtime: Runtime, store: Store, fetcher: Fetcher, feed: Feed
     return outcome
 
 
-async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig) -> PollOutcome:
+def _planner(next_poll: NextPoll | None, status: str, retry_after: float | None, lifetime: float | None):
+    if next_poll is None:
+        return None
+    return lambda state: next_poll(status, state, retry_after, lifetime)
+
+
+async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig, next_poll: NextPoll | None) -> PollOutcome:
     config = runtime.settings.config
-    state = await asyncio.to_thread(store.ensure_feed, feed.url, feed.name or feed.url)
+    # The feed's row is read once per process; after that the store's copy (kept up to
+    # date by record_poll) saves a thread hop and a transaction per poll.
+    name = feed.name or feed.url
+    state = store.cached_feed(feed.url, name) or await asyncio.to_thread(store.ensure_feed, feed.url, name)
     # issue 6: configurable (defaults.broken_after); the default is the old max(6 x interval, 1 h).
     broken_after = timedelta(seconds=config.feed_broken_after(feed))
     try:
@@ -102,13 +120,21 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     except FetchError as exc:
         retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
         state = await asyncio.to_thread(
-            store.record_poll, state.id, status=exc.kind, error=exc.reason, broken_after=broken_after
+            store.record_poll,
+            state.id,
+            status=exc.kind,
+            error=exc.reason,
+            broken_after=broken_after,
+            next_poll=_planner(next_poll, exc.kind, retry_after, None),
         )
         return PollOutcome(feed.url, exc.kind, error=exc.reason, retry_after=retry_after, feed_state=state)
 
     if response.not_modified:
-        state = await asyncio.to_thread(store.record_poll, state.id, status="not_modified")
-        return PollOutcome(feed.url, "not_modified", feed_state=state, cache_lifetime=cache_lifetime(response.headers))
+        lifetime = cache_lifetime(response.headers)
+        state = await asyncio.to_thread(
+            store.record_poll, state.id, status="not_modified", next_poll=_planner(next_poll, "not_modified", None, lifetime)
+        )
+        return PollOutcome(feed.url, "not_modified", feed_state=state, cache_lifetime=lifetime)
 
     parsed = await asyncio.to_thread(
         parse_feed, response.body, response.url, config.fetch.max_items_per_feed, config.fetch.max_text_chars
@@ -118,7 +144,12 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     if not parsed.entries and parsed.problems:
         outcome.status, outcome.error = "parse_error", parsed.problems[0]
         outcome.feed_state = await asyncio.to_thread(
-            store.record_poll, state.id, status="parse_error", error=parsed.problems[0], broken_after=broken_after
+            store.record_poll,
+            state.id,
+            status="parse_error",
+            error=parsed.problems[0],
+            broken_after=broken_after,
+            next_poll=_planner(next_poll, "parse_error", None, outcome.cache_lifetime),
         )
         return outcome
 
@@ -146,6 +177,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         last_modified=response.last_modified,
         declared_interval=parsed.ttl_seconds,
         seeded=True,
+        next_poll=_planner(next_poll, "ok", None, outcome.cache_lifetime),
     )
     return outcome
 

@@ -38,8 +38,8 @@ from monitor.match import Matcher
 from monitor.notify.outbox import build_delivery
 from monitor.pipeline import PollOutcome, Runtime, poll_feed
 from monitor.reload import ConfigWatcher, RuntimeBuildError, load_runtime, restart_only_changes
-from monitor.schedule import Policy, first_delay, next_delay
-from monitor.store import Store
+from monitor.schedule import Decision, Policy, first_delay, next_delay
+from monitor.store import FeedState, Store
 
 log = get_logger("monitor.service")
 
@@ -122,22 +122,56 @@ class Monitor:
 
     async def _poll(self, feed: FeedConfig) -> tuple[PollOutcome, float]:
         runtime = self.runtime  # one poll sees one config, even across a reload
+        config = runtime.settings.config
         started = datetime.now(timezone.utc)
+        policy = Policy.for_feed(config, feed)
+        decided: list[Decision] = []
+
+        def next_poll(status: str, state: FeedState, retry_after: float | None, lifetime: float | None) -> datetime:
+            # Called by the store inside the poll's write: the next poll time is stored
+            # with the outcome, in one statement.
+            decision = self._decide(policy, status, state, retry_after, lifetime)
+            decided.append(decision)
+            return datetime.now(timezone.utc) + timedelta(seconds=decision.delay)
+
         # Host slot first: a poll waiting for a busy host must not hold a global slot.
         async with self._host_slot(feed.url), self._poll_slots:
             metrics.POLLS_IN_FLIGHT.inc()
             try:
-                outcome = await poll_feed(runtime, self.store, self.fetcher, feed)
+                outcome = await poll_feed(runtime, self.store, self.fetcher, feed, next_poll)
             finally:
                 metrics.POLLS_IN_FLIGHT.dec()
         metrics.observe_poll(outcome)
-        delay = await self._after_poll(runtime.settings.config, feed, outcome, started)
+        delay = await self._after_poll(config, feed, outcome, started, policy, decided[-1] if decided else None)
         return outcome, delay
 
-    async def _after_poll(self, config: MonitorConfig, feed: FeedConfig, outcome: PollOutcome, started: datetime) -> float:
-        """Broken/recovered notices and the next poll time; returns the delay chosen."""
+    def _decide(
+        self, policy: Policy, status: str, state: FeedState, retry_after: float | None, lifetime: float | None
+    ) -> Decision:
+        declared = max((d for d in (state.declared_interval, lifetime) if d), default=None)
+        return next_delay(
+            policy,
+            status=status,
+            error_streak=state.error_streak,
+            broken=state.broken_since is not None,
+            retry_after=retry_after,
+            declared_interval=declared,
+            rng=self._rng,
+        )
+
+    async def _after_poll(
+        self,
+        config: MonitorConfig,
+        feed: FeedConfig,
+        outcome: PollOutcome,
+        started: datetime,
+        policy: Policy | None = None,
+        decision: Decision | None = None,
+    ) -> float:
+        """Broken/recovered notices and the next poll time; returns the delay chosen.
+        `decision` is the one already stored with the poll's outcome (see _poll)."""
         state = outcome.feed_state
-        policy = Policy.for_feed(config, feed)
+        policy = policy or Policy.for_feed(config, feed)
         if state is None:
             return policy.interval
         name = feed.name or feed.url
@@ -153,22 +187,14 @@ class Monitor:
         elif state.broken_since is None and feed.url in self._broken:
             self._broken.discard(feed.url)
             await self.notify_admins(f"feed {name} ({feed.url}) recovered: {outcome.status}.", event="feed_recovered", feed=feed.url)
-        declared = max((d for d in (state.declared_interval, outcome.cache_lifetime) if d), default=None)
-        decision = next_delay(
-            policy,
-            status=outcome.status,
-            error_streak=state.error_streak,
-            broken=state.broken_since is not None,
-            retry_after=outcome.retry_after,
-            declared_interval=declared,
-            rng=self._rng,
-        )
+        if decision is None:  # not stored with the outcome: store it now
+            decision = self._decide(policy, outcome.status, state, outcome.retry_after, outcome.cache_lifetime)
+            next_at = datetime.now(timezone.utc) + timedelta(seconds=decision.delay)
+            await asyncio.to_thread(_save_next_poll, self.store, state.id, next_at)
         if decision.reason == "retry_after":
             metrics.RETRY_AFTER.inc()
         if decision.reason in ("backoff", "retry_after", "broken"):
             log.info("poll_deferred", feed=feed.url, reason=decision.reason, delay=round(decision.delay, 1), streak=state.error_streak)
-        next_at = datetime.now(timezone.utc) + timedelta(seconds=decision.delay)
-        await asyncio.to_thread(_save_next_poll, self.store, state.id, next_at)
         return decision.delay
 
     async def run_once(self) -> CycleReport:
