@@ -178,3 +178,34 @@ def test_script_heavy_text_folds_like_the_table() -> None:
         assert _n._translate(text) == text.translate(_n.FOLD_TABLE)
         cased, offsets = _n.fold_cased_with_offsets(text)
         assert [offsets.start(i) for i in range(len(cased))] == list(normalise(text).starts)
+
+
+# Text made only of ASCII and the charmap slots (Latin-1, quotes, dashes, ß,
+# "…", zero-width marks) takes the charmap path; random text rarely does.
+_SLOT_TEXT = st.text(alphabet=st.sampled_from([chr(i) for i in range(128)] + _n._SLOTS), max_size=40)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_SLOT_TEXT, st.booleans())
+def test_charmap_path_equals_per_character_table(text: str, one_line: bool) -> None:
+    table = _n._ASCII_BYTES_ONE_LINE if one_line else _n._ASCII_BYTES
+    found = _n._charmap_translate(text, table)
+    assert found is not None
+    expected = text.translate(_n.FOLD_TABLE)
+    assert found[0] == (expected.replace("\n", " ") if one_line else expected)
+    assert sorted(found[1]) == sorted({c for c in text if len(_n.FOLD_TABLE[ord(c)]) != 1})
+    cased, offsets = _n.fold_cased_with_offsets(text, one_line=one_line)
+    norm = normalise(text)
+    assert cased == (norm.cased.replace("\n", " ") if one_line else norm.cased)
+    assert [offsets.start(i) for i in range(len(cased))] == list(norm.starts)
+
+
+def test_charmap_slots_fold_to_ascii_and_others_take_the_utf8_path() -> None:
+    assert all(_n.FOLD_TABLE[ord(c)].isascii() for c in _n._SLOTS)
+    assert set(_n._PLACEHOLDERS) <= {chr(i) for i in range(0x80, 0x100)}
+    text = "Stra\u00dfe \u201eK\u00f6ln\u201c \u2013 Kirkuk\u2019s l\u2019EI\u2026 \u200csoft\u00adhyphen"
+    assert _n._charmap_translate(text, _n._ASCII_BYTES) is not None
+    assert fold_cased(text) == _reference_fold_cased(text)
+    for other in ["łódź", "قاعدة", "Военные", "a\ud800b", "日本"]:
+        assert _n._charmap_translate(other, _n._ASCII_BYTES) is None
+        assert _n._translate(other) == other.translate(_n.FOLD_TABLE)
