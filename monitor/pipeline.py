@@ -156,19 +156,44 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     outlet = feed.name or parsed.title or feed.url
     first_poll = not state.seeded
     # Oldest first, so alerts for a burst of new items go out in publication order.
+    # The database work is batched per feed: one query tells which entries are known
+    # (GUID in this feed / canonical URL anywhere) and one thread hop stores the new
+    # ones, each still in its own transaction with its mentions and alerts.
+    candidates: list[tuple[FeedEntry, str | None]] = []
     for entry in reversed(parsed.entries):
         try:
-            result = await _process_entry(runtime, store, fetcher, state, entry, outlet, first_poll)
+            candidates.append((entry, identity.canonical_url(entry.url) if entry.url else None))
+        except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
+            _item_failed(outcome, feed, entry, exc)
+    known = (
+        await asyncio.to_thread(store.known_entries, state.id, [(entry.guid, canonical) for entry, canonical in candidates])
+        if candidates
+        else []
+    )
+    pending: list[_Planned] = []
+    for (entry, canonical), is_known in zip(candidates, known):
+        if is_known:
+            continue
+        try:
+            pending.append(await _plan_entry(runtime, store, fetcher, state, entry, canonical, outlet, first_poll))
         except DBAPIError:
             raise  # not this item's fault: stop the poll, retry it whole later
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
-            log.exception("item_failed", feed=feed.url, item=entry.url or entry.guid, error=str(exc))
-            outcome.problems.append(f"item {entry.url or entry.guid} failed: {type(exc).__name__}")
-            continue
-        if result is not None:
+            _item_failed(outcome, feed, entry, exc)
+    if pending:
+        results, db_error = await asyncio.to_thread(store.store_items, [(p.item, p.mentions, p.queued) for p in pending])
+        for planned, item_id in zip(pending, results):
+            if isinstance(item_id, Exception):
+                _item_failed(outcome, feed, planned.entry, item_id)
+                continue
+            if item_id is None:
+                continue  # stored meanwhile by another poll (or a duplicate within this feed)
+            result = _stored(planned)
             outcome.new_items += 1
             outcome.matched_items += result > 0 or 0
             outcome.alerts_queued += max(result, 0)
+        if db_error is not None:
+            raise db_error  # the items before it are committed; the poll is retried whole later
     outcome.feed_state = await asyncio.to_thread(
         store.record_poll,
         state.id,
@@ -182,22 +207,36 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     return outcome
 
 
-async def _process_entry(
+@dataclass
+class _Planned:
+    """A new entry, matched and ready to store."""
+
+    entry: FeedEntry
+    item: NewItem
+    mentions: list[FoundMention]
+    queued: list[QueuedAlert]
+    found: list[EntityMatch]
+    too_old: bool
+
+
+def _item_failed(outcome: PollOutcome, feed: FeedConfig, entry: FeedEntry, exc: BaseException) -> None:
+    log.error("item_failed", feed=feed.url, item=entry.url or entry.guid, error=str(exc), exc_info=exc)
+    outcome.problems.append(f"item {entry.url or entry.guid} failed: {type(exc).__name__}")
+
+
+async def _plan_entry(
     runtime: Runtime,
     store: Store,
     fetcher: Fetcher,
     state: FeedState,
     entry: FeedEntry,
+    canonical: str | None,
     outlet: str,
     first_poll: bool,
-) -> int | None:
-    """Store one entry if it is new. Returns None if known, else the number of alerts queued
-    (0 for a new item without matches, -1 for a match that is too old to alert on)."""
+) -> _Planned:
+    """Text, matches and alerts of an entry not known yet (the store checks again, in the
+    item's own transaction, when it stores it)."""
     config = runtime.settings.config
-    canonical = identity.canonical_url(entry.url) if entry.url else None
-    if await asyncio.to_thread(store.is_known, state.id, entry.guid, canonical, None):
-        return None
-
     page_text = None
     if config.fetch.fetch_pages and entry.url:
         with metrics.EXTRACT_SECONDS.time():  # issue 6: page fetch + extraction latency
@@ -230,9 +269,13 @@ async def _process_entry(
         body_source=source,
         content_hash=hashed,
     )
-    item_id = await asyncio.to_thread(store.store_item, item, mentions, queued)
-    if item_id is None:
-        return None
+    return _Planned(entry, item, mentions, queued, found, too_old)
+
+
+def _stored(planned: _Planned) -> int:
+    """Metrics and the log line of a newly stored item. Returns the number of alerts queued
+    (0 for an item without matches, -1 for a match that is too old to alert on)."""
+    entry, found, queued, too_old = planned.entry, planned.found, planned.queued, planned.too_old
     if found:
         # issue 6: metrics for a newly stored matching item
         for m in found:

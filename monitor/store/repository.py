@@ -7,6 +7,9 @@ them with asyncio.to_thread.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, or_, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from monitor.store.schema import (
     alerts,
@@ -100,6 +103,13 @@ class Store:
     def __init__(self, url: str):
         self.url = url
         self.engine = _make_engine(url)
+        # SQLite has one writer at a time; a second one waits in SQLite's busy handler,
+        # which sleeps in growing steps (up to 100 ms) instead of waking when the lock is
+        # free. The poll writes of this process (several worker threads) therefore take
+        # turns on a lock of our own, which hands over at once. PostgreSQL needs none.
+        self._write_lock: typing.ContextManager = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
         with self.engine.begin() as conn:
             migrate(conn)
         # Write-through cache of the feeds rows this Store has read or written (by id and
@@ -119,7 +129,7 @@ class Store:
     # -- feeds ---------------------------------------------------------------
 
     def ensure_feed(self, url: str, name: str) -> FeedState:
-        with self.engine.begin() as conn:
+        with self._write_lock, self.engine.begin() as conn:
             row = conn.execute(select(feeds).where(feeds.c.url == url)).mappings().first()
             if row is None:
                 try:
@@ -167,7 +177,7 @@ class Store:
         now = utcnow()
         values: dict = {"last_polled_at": now, "last_status": status}
         known = self._feeds_by_id.get(feed_id)
-        with self.engine.begin() as conn:
+        with self._write_lock, self.engine.begin() as conn:
             if error is None:
                 values.update(last_success_at=now, last_error=None, error_streak=0, broken_since=None, failing_since=None)
                 if status != "not_modified":
@@ -212,6 +222,54 @@ class Store:
         with self.engine.connect() as conn:
             return _known(conn, feed_id, guid, canonical_url, content_hash)
 
+    def known_entries(self, feed_id: int, keys: Sequence[tuple[str | None, str | None]]) -> list[bool]:
+        """is_known (without the content hash) for many (guid, canonical_url) pairs of one
+        feed at once: one SELECT ... IN per chunk instead of a query (and, for async
+        callers, a thread hop) per entry. Same rule: the GUID within this feed, the
+        canonical URL anywhere."""
+        guids = list({g for g, _ in keys if g})
+        urls = list({u for _, u in keys if u})
+        known_guids: set[str] = set()
+        known_urls: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(guids), _IN_CHUNK):
+                chunk = guids[start : start + _IN_CHUNK]
+                known_guids.update(
+                    r[0] for r in conn.execute(select(items.c.guid).where(items.c.feed_id == feed_id, items.c.guid.in_(chunk)))
+                )
+            for start in range(0, len(urls), _IN_CHUNK):
+                chunk = urls[start : start + _IN_CHUNK]
+                known_urls.update(r[0] for r in conn.execute(select(items.c.canonical_url).where(items.c.canonical_url.in_(chunk))))
+        return [bool(g and g in known_guids) or bool(u and u in known_urls) for g, u in keys]
+
+    def store_items(
+        self, batch: Sequence[tuple[NewItem, Sequence[FoundMention], Sequence[QueuedAlert]]]
+    ) -> tuple[list[int | None | Exception], Exception | None]:
+        """store_item for each of a batch, in order, still one transaction per item (an item
+        is stored with its mentions and alerts, or not at all), but in one call: for an async
+        caller one thread hop per feed instead of one per item.
+
+        Returns the result per item processed (the new id, None when known, or the
+        exception of an item that failed on its own) and the database error (DBAPIError)
+        that stopped the batch, if any; the items after it are not attempted."""
+        results: list[int | None | Exception] = []
+        try:
+            conn_cm = self.engine.connect()
+            conn = conn_cm.__enter__()
+        except DBAPIError as exc:
+            return results, exc
+        try:
+            for item, mentions, queued in batch:
+                try:
+                    results.append(self._store_item(conn, item, mentions, queued))
+                except DBAPIError as exc:
+                    return results, exc
+                except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
+                    results.append(exc)
+            return results, None
+        finally:
+            conn_cm.__exit__(None, None, None)
+
     def store_item(
         self, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]
     ) -> int | None:
@@ -220,13 +278,21 @@ class Store:
         Returns the new item id, or None when the item turned out to be known
         (a concurrent poll stored it first): then nothing is written.
         """
+        with self.engine.connect() as conn:
+            return self._store_item(conn, item, mentions, queued)
+
+    def _store_item(
+        self, conn, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]
+    ) -> int | None:
         now = utcnow()
         try:
-            with self.engine.begin() as conn:
+            with self._write_lock, conn.begin():
                 if _known(conn, item.feed_id, item.guid, item.canonical_url, item.content_hash):
                     return None
+                # Constant statements with bound values: no expression building per item.
                 item_id = conn.execute(
-                    items.insert().values(
+                    _INSERT_ITEM,
+                    dict(
                         feed_id=item.feed_id,
                         guid=item.guid,
                         url=item.url,
@@ -237,11 +303,11 @@ class Store:
                         body=item.body,
                         body_source=item.body_source,
                         content_hash=item.content_hash,
-                    )
+                    ),
                 ).inserted_primary_key[0]
                 if mentions:
                     conn.execute(
-                        matches.insert(),
+                        _INSERT_MATCH,
                         [
                             dict(
                                 item_id=item_id,
@@ -257,7 +323,7 @@ class Store:
                     )
                 if queued:
                     conn.execute(
-                        alerts.insert(),
+                        _INSERT_ALERT,
                         [
                             dict(
                                 item_id=item_id,
@@ -536,20 +602,46 @@ def database_problem(exc: Exception) -> str:
     return f"database error: {message}"
 
 
+# Values per IN (...) of a batched lookup; well under SQLite's bound-parameter limit.
+_IN_CHUNK = 500
+
 _UPDATE_FEED = update(feeds).where(feeds.c.id == bindparam("feed_id_"))
 
 
+_INSERT_ITEM = items.insert()
+_INSERT_MATCH = matches.insert()
+_INSERT_ALERT = alerts.insert()
+_KNOWN_QUERIES: dict[tuple[bool, bool, bool], typing.Any] = {}
+
+
+def _known_query(by_guid: bool, by_url: bool, by_hash: bool):
+    """The is-known SELECT for one combination of identities, built once (bound values)."""
+    key = (by_guid, by_url, by_hash)
+    query = _KNOWN_QUERIES.get(key)
+    if query is None:
+        conditions = []
+        if by_guid:
+            conditions.append(and_(items.c.feed_id == bindparam("feed_id_"), items.c.guid == bindparam("guid_")))
+        if by_url:
+            conditions.append(items.c.canonical_url == bindparam("canonical_"))
+        if by_hash:
+            conditions.append(items.c.content_hash == bindparam("hash_"))
+        query = _KNOWN_QUERIES[key] = select(items.c.id).where(or_(*conditions)).limit(1)
+    return query
+
+
 def _known(conn, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
-    conditions = []
-    if guid:
-        conditions.append(and_(items.c.feed_id == feed_id, items.c.guid == guid))
-    if canonical_url:
-        conditions.append(items.c.canonical_url == canonical_url)
-    if content_hash:
-        conditions.append(items.c.content_hash == content_hash)
-    if not conditions:
+    if not (guid or canonical_url or content_hash):
         return False
-    return conn.execute(select(items.c.id).where(or_(*conditions)).limit(1)).first() is not None
+    params: dict = {}
+    if guid:
+        params.update(feed_id_=feed_id, guid_=guid)
+    if canonical_url:
+        params["canonical_"] = canonical_url
+    if content_hash:
+        params["hash_"] = content_hash
+    query = _known_query(bool(guid), bool(canonical_url), bool(content_hash))
+    return conn.execute(query, params).first() is not None
 
 
 def _feed_state(row, name: str) -> FeedState:
