@@ -124,7 +124,7 @@ class DefaultsConfig(_Strict):
     interval: Duration = 600.0
     # First poll of a feed stores what it finds but alerts only on entries this recent.
     backfill: Duration = 86400.0
-    # --- scheduling politeness (issue 6; used by monitor/schedule.py) ---
+    # --- scheduling politeness (used by monitor/schedule.py) ---
     # Random extra delay per poll, as a share of the interval (capped at 60 s), so
     # hundreds of feeds with one interval do not fire together.
     jitter: float = Field(default=0.1, ge=0, le=0.5)
@@ -163,7 +163,7 @@ class ServiceConfig(_Strict):
     health_port: int | None = Field(default=None, ge=0, le=65535)
     reload_check: Duration = 5.0
     log_format: str = Field(default="console", pattern="^(console|json)$")
-    # --- lifecycle and health (issue 6) ---
+    # --- lifecycle and health ---
     # On SIGTERM/SIGINT in-flight polls get this long to finish before they are cancelled.
     shutdown_grace: Duration = 5.0
     # First polls after a start are spread over min(interval, startup_spread).
@@ -196,7 +196,7 @@ class MonitorConfig(_Strict):
         return feed.interval or self.defaults.interval
 
     def feed_broken_after(self, feed: FeedConfig) -> float:
-        """Seconds of failure after which a feed counts as broken (issue 6)."""
+        """Seconds of failure after which a feed counts as broken."""
         if self.defaults.broken_after is not None:
             return self.defaults.broken_after
         return max(self.feed_interval(feed) * 6, 3600.0)

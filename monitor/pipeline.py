@@ -20,8 +20,8 @@ from monitor.extract import best_text, extract_text_async
 from monitor.feeds import FeedEntry, parse_feed
 from monitor.fetch import FetchError, Fetcher, HTTPStatusError
 from monitor.logs import get_logger
-from monitor import metrics  # issue 6: counters/histograms bumped below
-from monitor.schedule import cache_lifetime  # issue 6: Cache-Control/Expires -> next poll
+from monitor import metrics  # counters/histograms bumped below
+from monitor.schedule import cache_lifetime  # Cache-Control/Expires -> next poll
 from monitor.match import EntityMatch, Matcher
 from monitor.notify.console import CONSOLE_CHAT
 from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around
@@ -58,7 +58,7 @@ class PollOutcome:
     duration: float = 0.0
     error: str | None = None
     retry_after: float | None = None
-    # issue 6: seconds the response says it stays fresh (Cache-Control max-age / Expires);
+    # seconds the response says it stays fresh (Cache-Control max-age / Expires);
     # monitor.schedule does not poll sooner unless the config says so.
     cache_lifetime: float | None = None
     feed_state: FeedState | None = None
@@ -111,7 +111,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     # date by record_poll) saves a thread hop and a transaction per poll.
     name = feed.name or feed.url
     state = store.cached_feed(feed.url, name) or await asyncio.to_thread(store.ensure_feed, feed.url, name)
-    # issue 6: configurable (defaults.broken_after); the default is the old max(6 x interval, 1 h).
+    # configurable (defaults.broken_after); the default is the old max(6 x interval, 1 h).
     broken_after = timedelta(seconds=config.feed_broken_after(feed))
     try:
         response = await fetcher.get(
@@ -140,7 +140,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         parse_feed, response.body, response.url, config.fetch.max_items_per_feed, config.fetch.max_text_chars
     )
     outcome = PollOutcome(feed.url, "ok", entries=len(parsed.entries), problems=list(parsed.problems))
-    outcome.cache_lifetime = cache_lifetime(response.headers)  # issue 6
+    outcome.cache_lifetime = cache_lifetime(response.headers)
     if not parsed.entries and parsed.problems:
         outcome.status, outcome.error = "parse_error", parsed.problems[0]
         outcome.feed_state = await asyncio.to_thread(
@@ -239,7 +239,7 @@ async def _plan_entry(
     config = runtime.settings.config
     page_text = None
     if config.fetch.fetch_pages and entry.url:
-        with metrics.EXTRACT_SECONDS.time():  # issue 6: page fetch + extraction latency
+        with metrics.EXTRACT_SECONDS.time():  # page fetch + extraction latency
             page_text = await _page_text(fetcher, entry.url, config.fetch.max_text_chars)
     body, source = best_text(page_text, entry.summary)
     body = body[: config.fetch.max_text_chars]
@@ -277,7 +277,7 @@ def _stored(planned: _Planned) -> int:
     (0 for an item without matches, -1 for a match that is too old to alert on)."""
     entry, found, queued, too_old = planned.entry, planned.found, planned.queued, planned.too_old
     if found:
-        # issue 6: metrics for a newly stored matching item
+        # metrics for a newly stored matching item
         for m in found:
             metrics.MATCHES.labels(m.entity_id).inc()
         if queued and entry.published is not None:

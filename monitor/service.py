@@ -32,7 +32,7 @@ from monitor import metrics
 from monitor.config import ConfigError, FeedConfig, MonitorConfig, Settings, secrets_of
 from monitor.fetch import Fetcher
 from monitor.health import Health, HealthServer, verdict
-from monitor.lock import InstanceLock, lock_database
+from monitor.lock import InstanceLock, PostgresInstanceLock, lock_database
 from monitor.logs import get_logger, redact
 from monitor.match import Matcher
 from monitor.notify.outbox import build_delivery
@@ -79,7 +79,7 @@ class Monitor:
     def __init__(self, settings: Settings, store: Store | None = None):
         config = settings.config
         # One instance per SQLite database; raises InstanceLocked (the CLI exits 1).
-        self._lock: InstanceLock | None = lock_database(config.storage.url) if config.service.single_instance else None
+        self._lock: InstanceLock | PostgresInstanceLock | None = lock_database(config.storage.url) if config.service.single_instance else None
         try:
             self.runtime = build_runtime(settings)
             self.store = store or Store(config.storage.url)
@@ -89,7 +89,7 @@ class Monitor:
         self.fetcher = Fetcher(config.fetch)
         self._poll_slots = asyncio.Semaphore(config.fetch.concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
-        # Issue 4: the outbox sender (Telegram, or the console without a token).
+        # The outbox sender (Telegram, or the console without a token).
         self.delivery = build_delivery(settings, self.store)
         self._deliver: Callable[[], Awaitable[int]] = self.delivery.deliver_due
         # With Telegram: admin_notifier(text) tells telegram.admins (broken feeds,
@@ -202,7 +202,7 @@ class Monitor:
         feeds = self.runtime.settings.config.feeds
         outcomes = await asyncio.gather(*(self.poll(feed) for feed in feeds))
         report = CycleReport(list(outcomes))
-        report.delivered = await self.delivery.drain()  # issue 4: paced by the rate governor
+        report.delivered = await self.delivery.drain()  # paced by the rate governor
         return report
 
     # -- scheduling ----------------------------------------------------------
@@ -424,7 +424,7 @@ class Monitor:
             delay = first_delay(Policy.for_feed(config, feed), stored_next.get(feed.url), now, config.service.startup_spread, self._rng)
             self._add_job(feed, delay)
         self._scheduler.start()
-        await self.delivery.start()  # issue 4: background sender + subscriber commands
+        await self.delivery.start()  # background sender + subscriber commands
         metrics.SCHEDULER_UP.set(1)
         metrics.FEEDS.set(len(config.feeds))
         metrics.CONFIG_OK.set(1)
@@ -479,14 +479,14 @@ class Monitor:
             log.warning("delivery_flush_timed_out", note="queued alerts stay in the outbox for the next start")
         except Exception as exc:  # noqa: BLE001
             log.error("delivery_failed", error=str(exc))
-        await self.delivery.stop()  # issue 4: sends in flight finish before exit
+        await self.delivery.stop()  # sends in flight finish before exit
         if self.health_server is not None:
             await self.health_server.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
 
     async def aclose(self) -> None:
         try:
-            await self.delivery.stop()  # issue 4 (idempotent)
+            await self.delivery.stop()  # idempotent
             await self.fetcher.aclose()
             self.store.close()
         finally:

@@ -44,7 +44,7 @@ class Conversation:
         """Send `text` as the user; return the bot's answer(s), joined."""
         before = len(self.fake.sent_messages(chat)) if chat in self.fake.chats else 0
         self.fake.push_message(chat, text, user_id=user_id, username="analyst")
-        messages = await asyncio.to_thread(self.fake.wait_for_messages, before + 1, 10.0, chat)
+        await asyncio.to_thread(self.fake.wait_for_messages, before + 1, 10.0, chat)
         await asyncio.sleep(0.05)  # a multi-part answer arrives in quick succession
         return "\n".join(m.text for m in self.fake.sent_messages(chat)[before:])
 

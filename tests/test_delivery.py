@@ -4,7 +4,6 @@ errors, the lost-answer window, a locked database, and the rate governor."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 from datetime import datetime, timezone

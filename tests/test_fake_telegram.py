@@ -17,12 +17,11 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import CommandHandler
 
-from fake_telegram import (  # noqa: F401 - fake_telegram is a fixture
+from fake_telegram import (  # the fake_telegram fixture comes from conftest's plugin
     EntityParseError,
     FakeTelegram,
     RateLimits,
     control,
-    fake_telegram,
     parse_html,
     validate_html,
 )

@@ -4,38 +4,20 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from monitor.store import FoundMention, NewItem, QueuedAlert, Store
 from monitor.store import reports
 from monitor.store.schema import MIGRATIONS
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'store.db'}")
-        yield s
-        s.close()
-        return
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            name = f"monitor_test_{uuid.uuid4().hex[:10]}"
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means skip
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432 ({type(exc).__name__})")
-    s = Store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    s = Store(url)
     yield s
     s.close()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def item(feed_id: int, guid: str | None = "g1", url: str | None = "https://x.example/a", content_hash: str | None = None) -> NewItem:

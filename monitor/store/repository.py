@@ -425,7 +425,7 @@ class Store:
                 conn.execute(service_state.insert().values(key=key, value=value))
 
 
-    # -- delivery bookkeeping (issue 4: monitor.notify.outbox) ------------------
+    # -- delivery bookkeeping (monitor.notify.outbox) ------------------
     #
     # An alert goes queued -> sending (committed, with an open delivery_attempts
     # row, BEFORE the Bot API call) -> sent | queued (retry) | failed | unknown.
@@ -524,7 +524,7 @@ class Store:
         with self.engine.connect() as conn:
             return {status: int(n) for status, n in conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))}
 
-    # -- subscribers (issue 4: monitor.bot) --------------------------------------
+    # -- subscribers (monitor.bot) --------------------------------------
 
     def register_subscriber(self, chat_id: str, username: str | None) -> bool:
         """Create or re-activate a subscriber (a user who blocked and came back). True if new."""

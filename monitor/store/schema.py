@@ -137,7 +137,7 @@ def _v1_initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[feeds, items, matches, alerts, subscribers, subscriptions, service_state])
 
 
-# -- delivery bookkeeping (issue 4) ---------------------------------------------
+# -- delivery bookkeeping ---------------------------------------------
 # One row per send attempt of an outbox alert, written (committed) BEFORE the
 # Bot API call and completed after it: the idempotency record. A row whose
 # outcome is still NULL after a crash marks the lost-answer window.
