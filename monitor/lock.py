@@ -49,7 +49,7 @@ class InstanceLock:
                 os.close(fd)
             raise InstanceLocked(
                 f"another monitor is already running on {self.database} (pid {holder}); "
-                f"stop it first, or use PostgreSQL to run several (lock: {self.path})"
+                f"stop it first (lock: {self.path})"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
