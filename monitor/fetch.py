@@ -30,13 +30,13 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
 
 from monitor.config import FetchConfig
+from monitor.schedule import parse_http_date
 
 try:  # brotli is an optional extra of httpx; without it we do not ask for "br".
     import brotli
@@ -446,18 +446,13 @@ def _content_codings(header: str) -> list[str]:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After is either delay-seconds or an HTTP date."""
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    if value.strip().isdigit():
+        return float(value.strip())
+    when = parse_http_date(value)
+    return None if when is None else max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

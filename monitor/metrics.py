@@ -83,22 +83,14 @@ def observe_publish_to_alert(published_at: datetime | None, sent_at: datetime | 
 
 def refresh_from_store(store, feed_urls: list[str]) -> None:
     """Database-derived gauges; synchronous (run it in a thread)."""
-    from sqlalchemy import func, select
-
-    from monitor.store.schema import alerts, feeds
-
     count, oldest = store.queue_depth()
     QUEUE_DEPTH.set(count)
     QUEUE_AGE.set(max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds()) if oldest else 0.0)
-    with store.engine.connect() as conn:
-        by_status = dict(conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status)).all())
-        broken = conn.execute(
-            select(func.count()).where(feeds.c.broken_since.is_not(None), feeds.c.url.in_(feed_urls))
-        ).scalar() if feed_urls else 0
+    by_status = store.alert_counts()
     for status in ("queued", "sending", "sent", "failed", "unknown", *by_status):
         ALERTS_BY_STATUS.labels(status).set(by_status.get(status, 0))
     FEEDS.set(len(feed_urls))
-    FEEDS_BROKEN.set(broken or 0)
+    FEEDS_BROKEN.set(store.count_broken(feed_urls))
 
 
 def render() -> tuple[bytes, str]:

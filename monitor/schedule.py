@@ -140,6 +140,17 @@ def first_delay(
 _MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 
 
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP date (Expires, Date, Retry-After) as an aware UTC datetime, or None."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def cache_lifetime(headers: dict[str, str], now: datetime | None = None) -> float | None:
     """Seconds a response says it stays fresh (Cache-Control max-age, else Expires - Date).
 
@@ -156,18 +167,9 @@ def cache_lifetime(headers: dict[str, str], now: datetime | None = None) -> floa
     expires = lowered.get("expires")
     if not expires:
         return None
-    try:
-        when = parsedate_to_datetime(expires)
-    except (TypeError, ValueError):
+    when = parse_http_date(expires)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    reference = now or datetime.now(timezone.utc)
-    if "date" in lowered:
-        try:
-            date = parsedate_to_datetime(lowered["date"])
-            reference = date if date.tzinfo else date.replace(tzinfo=timezone.utc)
-        except (TypeError, ValueError):
-            pass
+    reference = parse_http_date(lowered.get("date")) or now or datetime.now(timezone.utc)
     seconds = (when - reference).total_seconds()
     return seconds if seconds > 0 else None

@@ -190,7 +190,7 @@ class Monitor:
         if decision is None:  # not stored with the outcome: store it now
             decision = self._decide(policy, outcome.status, state, outcome.retry_after, outcome.cache_lifetime)
             next_at = datetime.now(timezone.utc) + timedelta(seconds=decision.delay)
-            await asyncio.to_thread(_save_next_poll, self.store, state.id, next_at)
+            await asyncio.to_thread(self.store.save_next_poll, state.id, next_at)
         if decision.reason == "retry_after":
             metrics.RETRY_AFTER.inc()
         if decision.reason in ("backoff", "retry_after", "broken"):
@@ -369,7 +369,7 @@ class Monitor:
 
         feed_urls = [f.url for f in self.runtime.settings.config.feeds]
         try:
-            broken = await asyncio.wait_for(asyncio.to_thread(_count_broken, self.store, feed_urls), timeout=5.0)
+            broken = await asyncio.wait_for(asyncio.to_thread(self.store.count_broken, feed_urls), timeout=5.0)
             database_ok, database_error = True, None
         except Exception as exc:  # noqa: BLE001 - any failure here means "unreachable"
             broken, database_ok = 0, False
@@ -416,7 +416,7 @@ class Monitor:
                 pass
         config = self.runtime.settings.config
         self._watcher = ConfigWatcher(self.runtime.settings)
-        stored_next, broken = await asyncio.to_thread(_load_schedule, self.store)
+        stored_next, broken = await asyncio.to_thread(self.store.schedule_state)
         self._broken = {url for url in broken if url in {f.url for f in config.feeds}}
         self._scheduler = AsyncIOScheduler(event_loop=loop, timezone=timezone.utc)
         now = datetime.now(timezone.utc)
@@ -498,48 +498,8 @@ class Monitor:
             self._lock = None
 
 
-# -- small store helpers for the schedule (feeds.next_poll_at) -------------------
 # Kept here to leave monitor/store/repository.py to its owner; they only touch
 # the scheduling columns.
-
-
-def _save_next_poll(store: Store, feed_id: int, when: datetime) -> None:
-    from sqlalchemy import update
-
-    from monitor.store.schema import feeds
-
-    with store.engine.begin() as conn:
-        conn.execute(update(feeds).where(feeds.c.id == feed_id).values(next_poll_at=when))
-
-
-def _load_schedule(store: Store) -> tuple[dict[str, datetime], set[str]]:
-    """Stored next poll time per feed URL, and the URLs of feeds marked broken."""
-    from sqlalchemy import select
-
-    from monitor.store.schema import feeds
-
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(feeds.c.url, feeds.c.next_poll_at, feeds.c.broken_since)).all()
-    next_polls = {url: _aware(when) for url, when, _ in rows if when is not None}
-    return next_polls, {url for url, _, broken in rows if broken is not None}
-
-
-def _count_broken(store: Store, feed_urls: list[str]) -> int:
-    from sqlalchemy import func, select
-
-    from monitor.store.schema import feeds
-
-    with store.engine.connect() as conn:
-        if not feed_urls:
-            conn.execute(select(1)).scalar()
-            return 0
-        return int(
-            conn.execute(select(func.count()).where(feeds.c.broken_since.is_not(None), feeds.c.url.in_(feed_urls))).scalar() or 0
-        )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _human(seconds: float) -> str:

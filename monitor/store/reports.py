@@ -129,7 +129,6 @@ def stats(store: Store) -> Stats:
             .where(matches.c.matched_at >= week)
             .group_by(matches.c.entity_id)
         ).all()
-        status_rows = conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status)).all()
         failed = conn.execute(
             select(alerts.c.chat_id, alerts.c.error).where(alerts.c.status == "failed").order_by(alerts.c.id.desc()).limit(10)
         ).all()
@@ -149,6 +148,6 @@ def stats(store: Store) -> Stats:
             for r in feed_rows
         ],
         entity_counts={entity: (int(d), int(w)) for entity, d, w in entity_rows},
-        alerts_by_status={status: int(n) for status, n in status_rows},
+        alerts_by_status=store.alert_counts(),
         failed_alerts=[(chat, reason or "") for chat, reason in failed],
     )

@@ -215,6 +215,26 @@ class Store:
             conn.execute(_UPDATE_FEED, {"feed_id_": feed_id, **values})
         return self._remember(state)
 
+    def save_next_poll(self, feed_id: int, when: datetime) -> None:
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(next_poll_at=when))
+
+    def schedule_state(self) -> tuple[dict[str, datetime], set[str]]:
+        """Stored next poll time per feed URL, and the URLs of feeds marked broken."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(feeds.c.url, feeds.c.next_poll_at, feeds.c.broken_since)).all()
+        next_polls = {url: _aware(when) for url, when, _ in rows if when is not None}
+        return next_polls, {url for url, _, broken in rows if broken is not None}
+
+    def count_broken(self, feed_urls: list[str]) -> int:
+        """Broken feeds among these; always touches the database (health checks rely on it)."""
+        with self.engine.connect() as conn:
+            if not feed_urls:
+                conn.execute(select(1)).scalar()
+                return 0
+            query = select(func.count()).where(feeds.c.broken_since.is_not(None), feeds.c.url.in_(feed_urls))
+            return int(conn.execute(query).scalar() or 0)
+
     # -- items ---------------------------------------------------------------
 
     def is_known(self, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
