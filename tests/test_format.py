@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from fake_telegram import EntityParseError, parse_html, utf16_len, validate_html
 from monitor.notify.format import (
     AlertContent,
-    clean_text,
+    one_line_text,
     format_alert_html,
     format_alert_plain,
     hashtag,
@@ -281,7 +281,7 @@ def test_snippet_around_keeps_offsets_and_limit(text: str, data: st.DataObject) 
     snippet, s, e = snippet_around(text, start, end, max_chars=max_chars)
     assert utf16_len(snippet) <= max_chars
     assert 0 <= s <= e <= len(snippet)
-    mention = clean_text(text[start:end])  # control characters go, whitespace runs collapse
+    mention = one_line_text(text[start:end])  # control characters go, whitespace runs collapse
     if utf16_len(mention) <= max_chars - 2:  # room for the mention and an ellipsis each side
         assert snippet[s:e] == mention  # whole mentions stay whole and are located exactly
 

@@ -56,7 +56,7 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
-def clean_text(text: str) -> str:
+def one_line_text(text: str) -> str:
     """News text fit for one line: no control characters, whitespace runs become one space.
 
     Keeps ZWJ/ZWNJ (emoji sequences, Persian) and RTL marks.
@@ -241,9 +241,9 @@ def snippet_around(text: str, start: int, end: int, max_chars: int = 300) -> tup
     start = min(max(start, 0), len(text))
     end = min(max(end, start), len(text))
     left, right = _sentence_bounds(text, start, end)
-    before = clean_text(text[left:start]).lstrip()
-    mention = clean_text(text[start:end])
-    after = clean_text(text[end:right]).rstrip()
+    before = one_line_text(text[left:start]).lstrip()
+    mention = one_line_text(text[start:end])
+    after = one_line_text(text[end:right]).rstrip()
     before, mention, after = _fit_snippet(before, mention, after, max_chars, escape=False, tags=0)
     return before + mention + after, len(before), len(before) + len(mention)
 
@@ -315,16 +315,16 @@ def _parts(alert: AlertContent, max_length: int) -> _Parts:
     if url is not None and _cost(url, escape=True) > max_length // 2:
         url = None  # no real article URL is this long; it would crowd out the alert itself
     return _Parts(
-        title=clean_text(alert.title).strip() or "(untitled)",
+        title=one_line_text(alert.title).strip() or "(untitled)",
         url=url,
-        outlet=clean_text(alert.outlet).strip(),
+        outlet=one_line_text(alert.outlet).strip(),
         time=_format_time(alert.published),
-        names=", ".join(n for n in (clean_text(name).strip() for _, name in alert.entities) if n),
+        names=", ".join(n for n in (one_line_text(name).strip() for _, name in alert.entities) if n),
         tags=" ".join(t for t in (hashtag(entity_id) for entity_id, _ in alert.entities) if t),
         # Cleaned piecewise so the mention offsets stay valid.
-        before=clean_text(snippet[:start]).lstrip(),
-        mention=clean_text(snippet[start:end]),
-        after=clean_text(snippet[end:]).rstrip(),
+        before=one_line_text(snippet[:start]).lstrip(),
+        mention=one_line_text(snippet[start:end]),
+        after=one_line_text(snippet[end:]).rstrip(),
     )
 
 
