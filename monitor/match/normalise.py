@@ -21,13 +21,21 @@ matcher can check case-sensitive acronyms on the cased form at the very same
 positions. Newlines are kept as "\\n" so a long text can be mapped back to the
 original one line at a time (see `line_offsets`).
 
-The fast path (`fold_cased`, `fold_cased_with_offsets`) is a handful of C passes
-(ASCII, Latin-1 and typographic punctuation: the charmap codec and one
-bytes.translate; other text: bytes.translate over UTF-8 and one str.replace per
-distinct non-ASCII character; then two regexes for apostrophes); its offsets
-(`Offsets`) are a short list of segments, built only for texts with a match.
-`normalise` is the per-character reference definition of both, kept for tests
-(they are property-tested equal).
+The fast path (`fold_cased`, `fold_cased_with_offsets`, `fold_for_scan`) has two
+implementations that give identical results (property-tested):
+
+* C (`monitor/match/_fold.c`, built by `pip install -e .` where a compiler is
+  available): one pass over the text, FOLD_TABLE cached per code point, the
+  apostrophe rule and the lower-casing done while copying out;
+* pure Python, used when the extension is not built: a handful of C passes of
+  the standard library (ASCII, Latin-1 and typographic punctuation: the
+  charmap codec and one bytes.translate; other text: bytes.translate over UTF-8
+  and one str.replace per distinct non-ASCII character; then two regexes for
+  apostrophes).
+
+Their offsets (`Offsets`) are a short list of segments, turned into a map only
+for texts with a match. `normalise` is the per-character reference definition
+of all of it, kept for tests.
 """
 
 from __future__ import annotations
@@ -36,7 +44,14 @@ import bisect
 import codecs
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
+
+try:
+    from monitor.match import _fold as _c_fold
+except ImportError:  # not built (no compiler): the pure-Python fold below is used
+    _c_fold = None
 
 APOSTROPHES = "'’‘‛ʼʻʽʿʾ`´′ʹ"  # noqa: RUF001 - these look-alikes are the point
 
@@ -346,19 +361,29 @@ def _apply_apostrophes(translated: str) -> str:
     return _POSSESSIVE.sub("  ", _ELISION.sub(" ", translated))
 
 
-def fold_cased(text: str) -> str:
+def _py_fold_cased(text: str) -> str:
     """Normalised text with case kept (fast path, no offsets)."""
     return _apply_apostrophes(_translate(text)).replace("'", "")
 
 
-def fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str, Offsets]:
+def _py_fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str, Offsets]:
     """`fold_cased(text)` and a lazy map from its positions back to `text`.
 
     `one_line`: newlines become spaces too (same length, same offsets).
     """
     translated, resized = _translate_noting_lengths(text, _ASCII_BYTES_ONE_LINE if one_line else _ASCII_BYTES)
     marked = _apply_apostrophes(translated)
-    return marked.replace("'", ""), Offsets(text, marked, resized)
+    return marked.replace("'", ""), _MarkedOffsets(text, marked, resized)
+
+
+def _py_fold_for_scan(text: str) -> tuple[str, str, Offsets]:
+    """What the matcher scans: the one-line cased fold, its padded lower case, and offsets.
+
+    `(cased, f" {cased} ".lower(), offsets)` with `cased, offsets =
+    fold_cased_with_offsets(text, one_line=True)`.
+    """
+    cased, offsets = _py_fold_cased_with_offsets(text, one_line=True)
+    return cased, f" {cased} ".lower(), offsets
 
 
 class Offsets:
@@ -371,15 +396,59 @@ class Offsets:
     segments searched with bisect, built on first use (most texts have no match
     and never need it). Same answers as `normalise(text).starts`, which stays as
     the reference implementation (property-tested).
+
+    The map is three sequences of ints:
+
+    * `_dropped`: for the j-th dropped apostrophe, at translated position d
+      (translated = before dropping), d - j: the number of kept characters
+      before it, so a normalised position becomes a translated one by adding
+      the number of entries <= it;
+    * `_keys`: translated positions where a segment starts (sorted; of equal
+      keys the last wins);
+    * `_origins`: for each segment, o >= 0: the character at translated
+      position p came from o + (p - key); o < 0: all its characters came from ~o
+      (an expansion such as ß -> ss).
+
+    Each fold hands over what it knows and a subclass builds the map from it
+    (`_MarkedOffsets`: the Python fold; `_ArrayOffsets`: the C fold).
     """
 
-    def __init__(self, text: str, marked: str, resized: list[str] | None = None):
+    __slots__ = ("text", "_dropped", "_keys", "_origins")
+
+    text: str
+    _dropped: Sequence[int] | None  # None: not built yet
+    _keys: Sequence[int]
+    _origins: Sequence[int]
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def start(self, pos: int) -> int:
+        """Original index of the character that produced normalised character `pos`."""
+        if self._dropped is None:
+            self._build()
+        pos += bisect.bisect_right(self._dropped, pos)  # -> translated position
+        k = bisect.bisect_right(self._keys, pos) - 1  # the last of equal keys wins
+        if k < 0:
+            return pos
+        origin = self._origins[k]
+        return ~origin if origin < 0 else origin + pos - self._keys[k]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original (start, end) for the normalised slice [start, end); end > start."""
+        return self.start(start), self.start(end - 1) + 1
+
+
+class _MarkedOffsets(Offsets):
+    """The map of the Python fold, found again in its apostrophe-marked translated text."""
+
+    __slots__ = ("_marked", "_resized")
+
+    def __init__(self, text: str, marked: str, resized: list[str] | None):
         self.text = text
         self._marked = marked  # translated text after the apostrophe rule, before dropping "'"
         self._resized = resized  # characters of `text` whose fold is not one character, if known
-        self._dropped: list[int] | None = None
-        self._keys: list[int] = []  # translated position where a segment starts
-        self._segments: list[tuple[int, bool]] = []  # (original position there, constant?)
+        self._dropped = None
 
     def _build(self) -> None:
         # Dropped apostrophes: the j-th one, at translated position d, leaves
@@ -399,32 +468,83 @@ class Offsets:
                 events.append(pos)
                 pos = self.text.find(char, pos + 1)
         events.sort()
+        keys, origins = [], []
         delta = 0  # translated position - original position, so far
         for i in events:
             size = len(FOLD_TABLE[ord(self.text[i])])
             at = i + delta
             if size:  # `size` characters all from i, then one-to-one again from i + 1
-                self._keys.append(at)
-                self._segments.append((i, True))
-            self._keys.append(at + size)
-            self._segments.append((i + 1, False))
+                keys.append(at)
+                origins.append(~i)
+            keys.append(at + size)
+            origins.append(i + 1)
             delta += size - 1
-        self._dropped = dropped
+        self._dropped, self._keys, self._origins = dropped, keys, origins
 
-    def start(self, pos: int) -> int:
-        """Original index of the character that produced normalised character `pos`."""
-        if self._dropped is None:
-            self._build()
-        pos += bisect.bisect_right(self._dropped, pos)  # -> translated position
-        k = bisect.bisect_right(self._keys, pos) - 1  # the last of equal keys wins
-        if k < 0:
-            return pos
-        origin, constant = self._segments[k]
-        return origin if constant else origin + pos - self._keys[k]
 
-    def span(self, start: int, end: int) -> tuple[int, int]:
-        """Original (start, end) for the normalised slice [start, end); end > start."""
-        return self.start(start), self.start(end - 1) + 1
+class _ArrayOffsets(Offsets):
+    """The map of the C fold: computed while folding, as three native int64 arrays (bytes)."""
+
+    __slots__ = ("_arrays",)
+
+    def __init__(self, text: str, arrays: tuple[bytes, bytes, bytes]):
+        self.text = text
+        self._arrays = arrays
+        self._dropped = None
+
+    def _build(self) -> None:
+        self._dropped, self._keys, self._origins = (memoryview(a).cast("q") for a in self._arrays)
+
+
+# -- the C fold (monitor/match/_fold.c), and which fold is used ------------------------
+#
+# It returns the same strings, and the Offsets segment map already computed (it
+# knows where each character went; nothing has to be searched for afterwards).
+def _c_fold_cased(text: str) -> str:
+    """Normalised text with case kept (fast path, no offsets)."""
+    return _c_fold.fold(text, False, False)[0]
+
+
+def _c_fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str, Offsets]:
+    """`fold_cased(text)` and a lazy map from its positions back to `text`.
+
+    `one_line`: newlines become spaces too (same length, same offsets).
+    """
+    cased, _, arrays = _c_fold.fold(text, one_line, False)
+    return cased, _ArrayOffsets(text, arrays)
+
+
+def _c_fold_for_scan(text: str) -> tuple[str, str, Offsets]:
+    """What the matcher scans: the one-line cased fold, its padded lower case, and offsets.
+
+    `(cased, f" {cased} ".lower(), offsets)` with `cased, offsets =
+    fold_cased_with_offsets(text, one_line=True)`.
+    """
+    cased, scan, arrays = _c_fold.fold(text, True, True)
+    return cased, scan, _ArrayOffsets(text, arrays)
+
+
+class Folder(NamedTuple):
+    """One implementation of the fast path (the tests run every one against the reference)."""
+
+    name: str
+    fold_cased: Callable[[str], str]
+    fold_cased_with_offsets: Callable[..., tuple[str, Offsets]]
+    fold_for_scan: Callable[[str], tuple[str, str, Offsets]]
+
+
+PYTHON_FOLDER = Folder("python", _py_fold_cased, _py_fold_cased_with_offsets, _py_fold_for_scan)
+C_FOLDER: Folder | None = None
+if _c_fold is not None:
+    _c_fold.configure(FOLD_TABLE, sorted(_ELIDED))
+    C_FOLDER = Folder("c", _c_fold_cased, _c_fold_cased_with_offsets, _c_fold_for_scan)
+
+# The C fold when it is built, else the Python one. Bound once here rather than
+# chosen per call: `fold_cased` runs for every alias variant of a big watchlist.
+FOLDER = C_FOLDER or PYTHON_FOLDER
+fold_cased = FOLDER.fold_cased
+fold_cased_with_offsets = FOLDER.fold_cased_with_offsets
+fold_for_scan = FOLDER.fold_for_scan
 
 
 def fold(text: str) -> str:
