@@ -168,6 +168,14 @@ class ServiceConfig(_Strict):
     shutdown_grace: Duration = 5.0
     # First polls after a start are spread over min(interval, startup_spread).
     startup_spread: Duration = 10.0
+    # Polls start on a grid of this many seconds (at most a tenth of the feed's
+    # interval), so polls due close together share one wake-up of the process: on a
+    # small VM each wake-up costs as much CPU as a poll's own work. 0: no grid.
+    poll_tick: Duration = 5.0
+    # Routine poll bookkeeping (a 304 from a healthy feed: timestamps only) is
+    # written in one batch this often; a killed process loses at most that much of
+    # it (the feed is then polled a little early after the restart).
+    state_flush: Duration = 10.0
     # /healthz says "degraded" when more than this share of the feeds is broken.
     degraded_broken_share: float = Field(default=0.25, ge=0, le=1)
     # One instance per SQLite database (a lock file beside it); PostgreSQL is not locked.

@@ -22,6 +22,7 @@ Rules, in order:
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -116,6 +117,18 @@ def next_delay(
         declared_interval=declared_interval,
     )
     return Decision(with_jitter(base.delay, policy.jitter, rng), base.reason)
+
+
+def on_tick(when: float, interval: float, poll_tick: float) -> float:
+    """`when` (epoch seconds) moved forward to the next point of the polling grid.
+
+    The grid's step is poll_tick, but at most a tenth of the feed's interval, so
+    short intervals (and tests) keep their precision; being on one grid, polls due
+    within the same step start together. Never earlier than asked."""
+    step = min(poll_tick, interval / 10)
+    if step <= 0:
+        return when
+    return math.ceil(when / step) * step
 
 
 def first_delay(

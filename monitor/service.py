@@ -38,13 +38,16 @@ from monitor.match import Matcher
 from monitor.notify.outbox import build_delivery
 from monitor.pipeline import PollOutcome, Runtime, poll_feed
 from monitor.reload import ConfigWatcher, RuntimeBuildError, load_runtime, restart_only_changes
-from monitor.schedule import Decision, Policy, first_delay, next_delay
-from monitor.store import FeedState, Store
+from monitor.schedule import Decision, Policy, first_delay, next_delay, on_tick
+from monitor.store import FeedState, Store, database_problem
 
 log = get_logger("monitor.service")
 
 # Budget of a stop, well inside the 10 s an operator (and systemd's default) expects.
 STOP_DELIVERY_SECONDS = 2.5
+# Delivery is woken by the polls that queue alerts; this slow check is only for
+# alerts queued by someone else (an operator's requeue, another process).
+DELIVERY_CHECK_SECONDS = 30.0
 
 
 @dataclass
@@ -105,6 +108,8 @@ class Monitor:
         self._background: set[asyncio.Task] = set()
         self.health_server: HealthServer | None = None
         self._rng = random.Random()
+        self._alerts_waiting = asyncio.Event()  # a poll queued alerts: deliver now
+        self._feed_index: tuple[MonitorConfig | None, dict[str, FeedConfig]] = (None, {})
 
     # -- polling -------------------------------------------------------------
 
@@ -142,6 +147,8 @@ class Monitor:
             finally:
                 metrics.POLLS_IN_FLIGHT.dec()
         metrics.observe_poll(outcome)
+        if outcome.alerts_queued:
+            self._alerts_waiting.set()
         delay = await self._after_poll(config, feed, outcome, started, policy, decided[-1] if decided else None)
         return outcome, delay
 
@@ -202,6 +209,7 @@ class Monitor:
         feeds = self.runtime.settings.config.feeds
         outcomes = await asyncio.gather(*(self.poll(feed) for feed in feeds))
         report = CycleReport(list(outcomes))
+        await asyncio.to_thread(self.store.flush_polls)
         report.delivered = await self.delivery.drain()  # paced by the rate governor
         return report
 
@@ -221,14 +229,14 @@ class Monitor:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
-            next_run_time=datetime.now(timezone.utc) + timedelta(seconds=delay),
+            next_run_time=self._run_time(feed.url, delay),
             replace_existing=True,
         )
 
     async def _poll_job(self, url: str) -> None:
         """The scheduled job of one feed: poll it (the current config's version of it),
         then set its next run from the policy."""
-        feed = next((f for f in self.runtime.settings.config.feeds if f.url == url), None)
+        feed = self._feeds_by_url().get(url)
         if feed is None or url in self._in_flight:
             return  # removed by a reload, or (defensively) still polling
         task = asyncio.current_task()
@@ -247,6 +255,19 @@ class Monitor:
             self._in_flight.pop(url, None)
             self._reschedule(url, delay)
 
+    def _run_time(self, url: str, delay: float) -> datetime:
+        """When a poll `delay` seconds from now starts: on the polling grid (see on_tick)."""
+        config = self.runtime.settings.config
+        feed = self._feeds_by_url().get(url)
+        interval = config.feed_interval(feed) if feed is not None else config.defaults.interval
+        return datetime.fromtimestamp(on_tick(time.time() + delay, interval, config.service.poll_tick), timezone.utc)
+
+    def _feeds_by_url(self) -> dict[str, FeedConfig]:
+        config = self.runtime.settings.config
+        if self._feed_index[0] is not config:
+            self._feed_index = (config, {f.url: f for f in config.feeds})
+        return self._feed_index[1]
+
     def _reschedule(self, url: str, delay: float) -> None:
         from apscheduler.jobstores.base import JobLookupError
         from apscheduler.schedulers.base import STATE_STOPPED
@@ -255,7 +276,7 @@ class Monitor:
         if scheduler is None or scheduler.state == STATE_STOPPED:
             return
         try:
-            scheduler.modify_job(url, next_run_time=datetime.now(timezone.utc) + timedelta(seconds=delay))
+            scheduler.modify_job(url, next_run_time=self._run_time(url, delay))
         except JobLookupError:
             pass  # the feed was removed while it was being polled
 
@@ -439,18 +460,29 @@ class Monitor:
         log.info("started", feeds=len(config.feeds), database=self.store.display_url)
         try:
             while not stop.is_set():
+                self._alerts_waiting.clear()
                 try:
                     await self._deliver()
                 except Exception as exc:  # noqa: BLE001 - the sender retries; the service stays up
                     log.error("delivery_failed", error=str(exc))
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
-                except asyncio.TimeoutError:
-                    pass
+                await self._flush_polls()
+                # No fixed tick: each wake-up of an idle process costs CPU, so this loop
+                # sleeps until a poll queues alerts, the bookkeeping is due, or a stop.
+                timeout = min(DELIVERY_CHECK_SECONDS, config.service.state_flush or DELIVERY_CHECK_SECONDS)
+                await _until_either(stop, self._alerts_waiting, timeout)
         finally:
             await self._stop(watcher)
             for sig in installed:
                 loop.remove_signal_handler(sig)
+
+    async def _flush_polls(self) -> None:
+        """Write the batched poll bookkeeping (see Store.note_not_modified)."""
+        if not self.store.pending_polls:
+            return
+        try:
+            await asyncio.to_thread(self.store.flush_polls)
+        except Exception as exc:  # noqa: BLE001 - kept for the next flush; the service stays up
+            log.error("db_error", during="poll bookkeeping", error=redact(database_problem(exc)), pending=self.store.pending_polls)
 
     async def _stop(self, watcher: asyncio.Task) -> None:
         started = time.monotonic()
@@ -480,6 +512,7 @@ class Monitor:
         except Exception as exc:  # noqa: BLE001
             log.error("delivery_failed", error=str(exc))
         await self.delivery.stop()  # sends in flight finish before exit
+        await self._flush_polls()
         if self.health_server is not None:
             await self.health_server.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
@@ -487,6 +520,7 @@ class Monitor:
     async def aclose(self) -> None:
         try:
             await self.delivery.stop()  # idempotent
+            await self._flush_polls()
             await self.fetcher.aclose()
             self.store.close()
         finally:
@@ -500,6 +534,16 @@ class Monitor:
 
 # Kept here to leave monitor/store/repository.py to its owner; they only touch
 # the scheduling columns.
+
+
+async def _until_either(first: asyncio.Event, second: asyncio.Event, timeout: float) -> None:
+    """Wait until either event is set, at most `timeout` seconds."""
+    waits = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 def _human(seconds: float) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from monitor.config import MonitorConfig
-from monitor.schedule import Policy, base_delay, cache_lifetime, first_delay, next_delay, with_jitter
+from monitor.schedule import Policy, base_delay, cache_lifetime, first_delay, next_delay, on_tick, with_jitter
 
 P = Policy(interval=600, jitter=0.1, max_backoff=3600, broken_retry=7200, max_declared=86400, max_retry_after=86400)
 
@@ -112,3 +112,24 @@ def test_policy_from_config_with_per_feed_override():
 )
 def test_cache_lifetime(headers, expected):
     assert cache_lifetime(headers) == expected
+
+
+@pytest.mark.parametrize(
+    "when, interval, tick, expected",
+    [
+        (1000.2, 60, 5, 1005),  # forward to the next point of a 5 s grid
+        (1005.0, 60, 5, 1005),  # already on it
+        (1000.2, 20, 5, 1002),  # a short interval narrows the grid to a tenth of it
+        (1000.23, 1, 5, 1000.3),
+        (1000.2, 60, 0, 1000.2),  # 0: no grid
+    ],
+)
+def test_polls_start_on_a_grid_never_earlier_than_asked(when, interval, tick, expected):
+    assert on_tick(when, interval, tick) == pytest.approx(expected)
+
+
+def test_feeds_due_close_together_share_a_grid_point():
+    rng = random.Random(3)
+    starts = {on_tick(1_000_000 + rng.uniform(0, 60), 60, 5) for _ in range(500)}
+    assert len(starts) <= 13  # 500 polls in a minute: at most 12-13 wake-ups, not 500
+    assert all(t % 5 == 0 for t in starts)

@@ -134,6 +134,37 @@ async def test_scheduled_polls_use_conditional_get_and_remember_it(tmp_path, sit
     assert route.headers[0].get("if-none-match") == '"v1"'
 
 
+async def test_routine_304_bookkeeping_reaches_the_database_while_running(tmp_path, site):
+    # A 304 from a healthy feed is written in batches (service.state_flush), not per
+    # poll; it must still land while the service runs, not only at its stop.
+    def conditional(handler):
+        if handler.headers.get("If-None-Match") == '"v1"':
+            return Response(b"", 304, {"ETag": '"v1"'})
+        return Response(rss([("n-1", "Quiet news")]), 200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'})
+
+    route = site.routes["/n.xml"] = Timeline(conditional)
+    url = site.url("/n.xml")
+    config = config_for(tmp_path, [{"url": url, "interval": "0.2s"}], defaults={"jitter": 0}, service={"state_flush": "0.3s"})
+    async with running(config):
+        await until(lambda: len(route.times) >= 3)
+        await until(lambda: feed_row(tmp_path / "monitor.db", url)["last_status"] == "not_modified", timeout=5)
+        polled = [feed_row(tmp_path / "monitor.db", url)["last_polled_at"]]
+        await until(lambda: feed_row(tmp_path / "monitor.db", url)["last_polled_at"] != polled[0], timeout=5)
+
+
+async def test_polls_are_scheduled_on_the_polling_grid(tmp_path, site):
+    site.add("/g1.xml", rss([("g1", "Quiet")]), "application/rss+xml")
+    site.add("/g2.xml", rss([("g2", "Calm")]), "application/rss+xml")
+    urls = [site.url("/g1.xml"), site.url("/g2.xml")]
+    # Grid step: min(poll_tick, interval / 10) = 1 s.
+    config = config_for(tmp_path, [{"url": u, "interval": "10s"} for u in urls], service={"poll_tick": "1s", "startup_spread": "3s"})
+    async with running(config) as monitor:
+        await until(lambda: all(site.hits(p) >= 1 for p in ("/g1.xml", "/g2.xml")))
+        await asyncio.sleep(0.2)  # let the jobs be rescheduled after their polls
+        runs = [monitor._scheduler.get_job(u).next_run_time.timestamp() for u in urls]
+    assert all(abs(t - round(t)) < 1e-6 for t in runs), runs
+
+
 async def test_retry_after_from_a_publisher_is_honoured(tmp_path, site):
     answers = iter([Response(b"slow down", 429, {"Retry-After": "2"})])
 

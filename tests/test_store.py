@@ -143,3 +143,83 @@ def test_a_feed_that_never_worked_is_marked_broken_once_it_failed_long_enough(st
     # Polled more often than broken_after, yet the streak started 1.2 s ago.
     state = store.record_poll(feed.id, status="network", error="refused", broken_after=timedelta(seconds=1))
     assert state.broken_since is not None and state.error_streak == 3
+
+
+# -- batched 304 bookkeeping ---------------------------------------------------------
+
+
+def _feed_row(store: Store, feed_id: int) -> dict:
+    from sqlalchemy import select
+
+    from monitor.store.schema import feeds
+
+    with store.engine.connect() as conn:
+        return dict(conn.execute(select(feeds).where(feeds.c.id == feed_id)).mappings().one())
+
+
+def test_a_304_from_a_healthy_feed_is_written_with_the_next_flush(store):
+    from datetime import datetime, timedelta, timezone
+
+    feed = store.ensure_feed("https://x.example/rss", "X")
+    store.record_poll(feed.id, status="ok", etag='"v1"')
+    next_at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=5)
+    state = store.note_not_modified(feed.id, lambda s: next_at)
+    assert state is not None and state.etag == '"v1"' and state.error_streak == 0
+    assert store.pending_polls == 1
+    assert _feed_row(store, feed.id)["last_status"] == "ok"  # not written yet
+
+    assert store.flush_polls() == 1 and store.pending_polls == 0
+    row = _feed_row(store, feed.id)
+    assert row["last_status"] == "not_modified" and row["etag"] == '"v1"' and row["error_streak"] == 0
+    assert row["next_poll_at"].replace(tzinfo=timezone.utc) == next_at
+    assert store.flush_polls() == 0  # nothing left
+
+
+def test_a_304_that_changes_the_feeds_state_is_not_deferred(store):
+    from datetime import timedelta
+
+    failing = store.ensure_feed("https://x.example/failing", "F")
+    store.record_poll(failing.id, status="timeout", error="timed out", broken_after=timedelta(hours=1))
+    assert store.note_not_modified(failing.id) is None  # the streak must be reset: record_poll it
+    assert store.note_not_modified(10_000) is None  # a feed this Store never saw
+    assert store.pending_polls == 0
+
+
+def test_a_late_flush_never_overwrites_a_newer_poll(store):
+    feed = store.ensure_feed("https://x.example/rss", "X")
+    store.record_poll(feed.id, status="ok", etag='"v1"')
+    store.note_not_modified(feed.id)
+    noted = dict(store._pending_polls)
+    # A failure recorded after the 304 was noted, while a flush (in another thread)
+    # already holds the older note: the flush must not undo the newer outcome.
+    store.record_poll(feed.id, status="http_status", error="HTTP 500")
+    store._pending_polls.update(noted)
+    store.flush_polls()
+    row = _feed_row(store, feed.id)
+    assert row["last_status"] == "http_status" and row["error_streak"] == 1 and row["last_error"] == "HTTP 500"
+
+
+def test_a_flush_the_database_refuses_keeps_the_notes_for_the_next_one(tmp_path):
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    s = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        feed = s.ensure_feed("https://x.example/rss", "X")
+        s.record_poll(feed.id, status="ok")
+        s.note_not_modified(feed.id)
+
+        def read_only(dbapi_conn, _record):
+            dbapi_conn.execute("PRAGMA query_only = ON")
+
+        event.listen(s.engine, "connect", read_only)
+        s.engine.dispose()  # new connections get the pragma
+        with pytest.raises(OperationalError):
+            s.flush_polls()
+        assert s.pending_polls == 1
+        event.remove(s.engine, "connect", read_only)
+        s.engine.dispose()
+        assert s.flush_polls() == 1
+        assert _feed_row(s, feed.id)["last_status"] == "not_modified"
+    finally:
+        s.close()

@@ -27,6 +27,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
@@ -39,6 +40,9 @@ from monitor.store import OutboxRow, Store
 log = get_logger("monitor.outbox")
 
 STOP_GRACE_SECONDS = 3.0
+# An idle sender looks at the outbox this often at least (alerts queued by another
+# process, an operator's requeue); alerts of this process wake it at once.
+IDLE_CHECK_SECONDS = 30.0
 LOST_ANSWER = "answer lost: the process stopped while this alert was being sent; not resent (at-most-once window)"
 
 
@@ -384,17 +388,29 @@ class TelegramDelivery:
             if self._stopping.is_set():
                 break
             if soonest is None and not self.outbox._in_flight:
+                # Nothing due: sleep until the service kicks us (a poll queued alerts) or
+                # the next retry is due, at most IDLE_CHECK_SECONDS - not a fixed tick,
+                # since every wake-up of an idle process costs CPU.
                 self._wake.clear()
-                try:  # nothing due: sleep until the service kicks us or a second passes
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=await self._idle_timeout())
                 except asyncio.TimeoutError:
                     pass
             else:
                 await self.outbox._wait(soonest, None)
         await self.outbox.wait_in_flight()
 
+    async def _idle_timeout(self) -> float:
+        try:
+            due = await asyncio.to_thread(self.store.next_outbox_due, [CONSOLE_CHAT])
+        except OperationalError:
+            return 1.0
+        if due is None:
+            return IDLE_CHECK_SECONDS
+        return min(max((due - datetime.now(timezone.utc)).total_seconds(), 0.01), IDLE_CHECK_SECONDS)
+
     async def deliver_due(self) -> int:
-        """Called by the service every second: wakes the background sender, or (not
+        """Called by the service when polls queued alerts (and as a slow check): wakes the background sender, or (not
         started, e.g. `run --once`) delivers what is due now."""
         if self._loop_task is not None:
             self._wake.set()

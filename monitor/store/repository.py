@@ -117,6 +117,9 @@ class Store:
         # this process's view; a failure is still counted from the row itself.
         self._feeds_by_id: dict[int, FeedState] = {}
         self._feeds_by_url: dict[str, FeedState] = {}
+        # Routine poll bookkeeping not yet written (see note_not_modified), by feed id.
+        self._pending_polls: dict[int, dict] = {}
+        self._pending_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -177,6 +180,8 @@ class Store:
         now = utcnow()
         values: dict = {"last_polled_at": now, "last_status": status}
         known = self._feeds_by_id.get(feed_id)
+        with self._pending_lock:  # this poll's outcome supersedes a noted 304
+            self._pending_polls.pop(feed_id, None)
         with self._write_lock, self.engine.begin() as conn:
             if error is None:
                 values.update(last_success_at=now, last_error=None, error_streak=0, broken_since=None, failing_since=None)
@@ -214,6 +219,52 @@ class Store:
             # One prepared statement; the SET clause follows the keys of the parameters.
             conn.execute(_UPDATE_FEED, {"feed_id_": feed_id, **values})
         return self._remember(state)
+
+    def note_not_modified(self, feed_id: int, next_poll: Callable[[FeedState], datetime] | None = None) -> FeedState | None:
+        """A 304 from a feed that was healthy: only its timestamps move, so they are kept
+        in memory and written in batches by flush_polls, without a database round trip
+        per poll. Returns None when the poll changes more than that (the feed was
+        failing or broken, or is not cached): then call record_poll.
+
+        A process killed before the flush loses only these timestamps: the feed is
+        polled a little early after the restart, nothing else is affected."""
+        known = self._feeds_by_id.get(feed_id)
+        if known is None or known.error_streak or known.broken_since is not None:
+            return None
+        now = utcnow()
+        values = {"last_polled_at": now, "last_status": "not_modified", "last_success_at": now}
+        if next_poll is not None:
+            values["next_poll_at"] = next_poll(known)
+        with self._pending_lock:
+            self._pending_polls[feed_id] = values
+        return known
+
+    @property
+    def pending_polls(self) -> int:
+        return len(self._pending_polls)
+
+    def flush_polls(self) -> int:
+        """Write the bookkeeping noted by note_not_modified, in one transaction; returns
+        the number of feeds written. On a database error the notes are kept for the next
+        flush (unless a newer poll of the feed was noted meanwhile) and the error raised."""
+        with self._pending_lock:
+            pending, self._pending_polls = self._pending_polls, {}
+        if not pending:
+            return 0
+        # executemany needs the same keys in every row: group by the keys present.
+        batches: dict[tuple[str, ...], list[dict]] = {}
+        for feed_id, values in pending.items():
+            batches.setdefault(tuple(values), []).append({"feed_id_": feed_id, "polled_at_": values["last_polled_at"], **values})
+        try:
+            with self._write_lock, self.engine.begin() as conn:
+                for rows in batches.values():
+                    conn.execute(_FLUSH_POLL, rows)
+        except Exception:
+            with self._pending_lock:
+                for feed_id, values in pending.items():
+                    self._pending_polls.setdefault(feed_id, values)
+            raise
+        return len(pending)
 
     def save_next_poll(self, feed_id: int, when: datetime) -> None:
         with self._write_lock, self.engine.begin() as conn:
@@ -469,6 +520,14 @@ class Store:
             for r in rows
         ]
 
+    def next_outbox_due(self, exclude_chats: Iterable[str] = ()) -> datetime | None:
+        """When the earliest queued alert for Telegram (not the console) becomes due."""
+        query = select(func.min(alerts.c.next_attempt_at)).where(
+            alerts.c.status == "queued", alerts.c.chat_id.not_in(list(exclude_chats))
+        )
+        with self.engine.connect() as conn:
+            return _aware(conn.execute(query).scalar())
+
     def claim_alert(self, alert_id: int) -> int | None:
         """queued -> sending plus an open attempt record, in one transaction.
 
@@ -626,6 +685,12 @@ def database_problem(exc: Exception) -> str:
 _IN_CHUNK = 500
 
 _UPDATE_FEED = update(feeds).where(feeds.c.id == bindparam("feed_id_"))
+# A batched 304 never overwrites a poll recorded after it (record_poll writes at once,
+# a flush may run later in another thread).
+_FLUSH_POLL = update(feeds).where(
+    feeds.c.id == bindparam("feed_id_"),
+    or_(feeds.c.last_polled_at.is_(None), feeds.c.last_polled_at <= bindparam("polled_at_", type_=feeds.c.last_polled_at.type)),
+)
 
 
 _INSERT_ITEM = items.insert()
