@@ -35,6 +35,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from monitor.asyncio_backend import AsyncioBackend
 from monitor.config import FetchConfig
 from monitor.schedule import parse_http_date
 
@@ -295,7 +296,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self, policy: NetworkPolicy, inner: httpcore.AsyncNetworkBackend | None = None):
         self._policy = policy
-        self._inner = inner or httpcore.AnyIOBackend()
+        self._inner = inner or AsyncioBackend()
 
     async def connect_tcp(
         self,

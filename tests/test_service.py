@@ -152,6 +152,24 @@ async def test_routine_304_bookkeeping_reaches_the_database_while_running(tmp_pa
         await until(lambda: feed_row(tmp_path / "monitor.db", url)["last_polled_at"] != polled[0], timeout=5)
 
 
+async def test_alerts_go_out_as_soon_as_a_poll_queues_them(tmp_path, site):
+    # The delivery loop has no fixed tick any more: it sleeps until a poll queues
+    # alerts. With the slow fallback check far away, the alert must still go at once.
+    site.add("/news.xml", rss([("a-1", "Rockets hit Camp Taji")]), "application/rss+xml")
+    config = config_for(tmp_path, [{"url": site.url("/news.xml"), "interval": "30s"}], service={"state_flush": "60s"})
+    db = tmp_path / "monitor.db"
+
+    def sent() -> int:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT count(*) FROM alerts WHERE status = 'sent'").fetchone()[0]
+
+    async with running(config):
+        await until(lambda: db.exists() and site.hits("/news.xml") >= 1)
+        polled = time.monotonic()
+        await until(lambda: sent() == 1, timeout=5)
+        assert time.monotonic() - polled < 5
+
+
 async def test_polls_are_scheduled_on_the_polling_grid(tmp_path, site):
     site.add("/g1.xml", rss([("g1", "Quiet")]), "application/rss+xml")
     site.add("/g2.xml", rss([("g2", "Calm")]), "application/rss+xml")
