@@ -3,7 +3,9 @@
 1. Idle: 500 feeds on a local server that answers 304 to conditional GETs,
    intervals of 60 s; `python -m monitor run` runs for --duration seconds (180).
    Reported: CPU share of one core of the service process (whole run and the
-   steady state after the first minute) and its peak RSS (VmHWM).
+   steady state after the first minute) and its peak RSS (VmHWM). Baseline in
+   the same run: the same 304 GETs at the same pace sent by a bare
+   httpx.AsyncClient loop (its steady CPU share).
 2. Cycle: one `run --once`-style cycle (Monitor.run_once, in-process) over 500
    feeds each with 10 new entries (parse, match, store; pages not fetched),
    against the same 500 GETs by a bare httpx loop with the same concurrency,
@@ -64,6 +66,25 @@ s.serve_forever()
 
 WATCHLIST = REPO / "config" / "watchlist.yaml"
 
+# The baseline for the idle figure: the same 304 GETs at the same pace (each feed
+# every 60 s, random phase) by a bare httpx.AsyncClient loop, nothing else.
+BARE_LOOP = r'''
+import asyncio, random, sys
+import httpx
+port, feeds = int(sys.argv[1]), int(sys.argv[2])
+async def feed(client, n):
+    await asyncio.sleep(random.uniform(0, 60))
+    while True:
+        response = await client.get(f"http://127.0.0.1:{port}/{n}.xml", headers={"If-None-Match": '"v1"'})
+        assert response.status_code == 304, response.status_code
+        await asyncio.sleep(60)
+async def main():
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+    async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
+        await asyncio.gather(*(feed(client, n) for n in range(feeds)))
+asyncio.run(main())
+'''
+
 
 def start_server(mode: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([sys.executable, "-c", SERVER, mode], stdout=subprocess.PIPE, text=True)
@@ -99,6 +120,40 @@ def peak_rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
+def steady_cpu_share(proc: subprocess.Popen, duration: float) -> tuple[float, float, float, float]:
+    """(whole-run CPU %, steady CPU % after the first minute, steady window s, run s) of a running process."""
+    started = time.monotonic()
+    steady_from = min(60.0, duration / 3)
+    steady_cpu = steady_at = None
+    while (elapsed := time.monotonic() - started) < duration:
+        if proc.poll() is not None:
+            raise SystemExit(f"the measured process exited early: {proc.returncode}")
+        if steady_cpu is None and elapsed >= steady_from:
+            steady_cpu, steady_at = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(0.5)
+    total_cpu, end = cpu_seconds(proc.pid), time.monotonic()
+    return (
+        100 * total_cpu / (end - started),
+        100 * (total_cpu - steady_cpu) / (end - steady_at),
+        end - steady_at,
+        end - started,
+    )
+
+
+def bare_idle(feeds: int, duration: float) -> dict:
+    server, port = start_server("idle")
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", BARE_LOOP, str(port), str(feeds)], cwd=REPO)
+        try:
+            _total, steady, _window, _run = steady_cpu_share(proc, duration)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    finally:
+        server.terminate()
+    return {"cpu_share_steady_pct": round(steady, 2)}
+
+
 def idle(feeds: int, duration: float) -> dict:
     server, port = start_server("idle")
     try:
@@ -112,18 +167,8 @@ def idle(feeds: int, duration: float) -> dict:
                 cwd=REPO,
                 env={**os.environ, "PYTHONPATH": str(REPO)},
             )
-            started = time.monotonic()
-            steady_from = min(60.0, duration / 3)
-            steady_cpu = None
             try:
-                while (elapsed := time.monotonic() - started) < duration:
-                    if proc.poll() is not None:
-                        raise SystemExit(f"the service exited early: {proc.returncode}")
-                    if steady_cpu is None and elapsed >= steady_from:
-                        steady_cpu, steady_at = cpu_seconds(proc.pid), time.monotonic()
-                    time.sleep(0.5)
-                total_cpu = cpu_seconds(proc.pid)
-                end = time.monotonic()
+                total, steady, window, run = steady_cpu_share(proc, duration)
                 rss = peak_rss_mb(proc.pid)
             finally:
                 stop_at = time.monotonic()
@@ -139,10 +184,10 @@ def idle(feeds: int, duration: float) -> dict:
         server.terminate()
     return {
         "feeds": feeds,
-        "duration_s": round(end - started, 1),
-        "cpu_share_total_pct": round(100 * total_cpu / (end - started), 2),
-        "cpu_share_steady_pct": round(100 * (total_cpu - steady_cpu) / (end - steady_at), 2),
-        "steady_window_s": round(end - steady_at, 1),
+        "duration_s": round(run, 1),
+        "cpu_share_total_pct": round(total, 2),
+        "cpu_share_steady_pct": round(steady, 2),
+        "steady_window_s": round(window, 1),
         "peak_rss_mb": round(rss, 1),
         "polls_logged": polls or None,
         "not_modified_logged": not_modified or None,
@@ -199,7 +244,7 @@ async def cycle(feeds: int, concurrency: int = 16) -> dict:
     }
 
 
-def to_markdown(idle_result: dict | None, cycle_result: dict | None) -> str:
+def to_markdown(idle_result: dict | None, cycle_result: dict | None, bare_result: dict | None = None) -> str:
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()} (`benchmarks/idle.py`).",
@@ -212,6 +257,12 @@ def to_markdown(idle_result: dict | None, cycle_result: dict | None) -> str:
             f"**{r['cpu_share_steady_pct']}% of one core** in the steady state (last {r['steady_window_s']:g} s; "
             f"{r['cpu_share_total_pct']}% over the whole run, first polls included), "
             f"**peak RSS {r['peak_rss_mb']} MB**. Goal: < 1% and < 150 MB.",
+            *(
+                [f"* Baseline, same run: a bare httpx.AsyncClient loop sending the same 304 GETs at the same pace: "
+                 f"**{bare_result['cpu_share_steady_pct']}%** of one core in its steady state."]
+                if bare_result
+                else []
+            ),
             f"* SIGTERM at the end: exit {r['sigterm_exit']} after {r['sigterm_seconds']} s.",
         ]
     if cycle_result:
@@ -241,6 +292,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=180.0)
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--skip-cycle", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true", help="skip the bare httpx idle loop")
     parser.add_argument("--write-docs", action="store_true", help="put the numbers into docs/OPERATIONS.md")
     args = parser.parse_args()
     cycle_result = None if args.skip_cycle else asyncio.run(cycle(args.feeds))
@@ -249,7 +301,10 @@ def main() -> None:
     idle_result = None if args.skip_idle else idle(args.feeds, args.duration)
     if idle_result:
         print("idle:", idle_result, flush=True)
-    markdown = to_markdown(idle_result, cycle_result)
+    bare_result = None if args.skip_idle or args.skip_baseline else bare_idle(args.feeds, args.duration)
+    if bare_result:
+        print("bare httpx idle:", bare_result, flush=True)
+    markdown = to_markdown(idle_result, cycle_result, bare_result)
     print(markdown)
     if args.write_docs:
         write_docs(markdown)
