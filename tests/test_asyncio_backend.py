@@ -19,7 +19,7 @@ import trustme
 from monitor.asyncio_backend import AsyncioBackend
 from monitor.config import FetchConfig
 from monitor.fetch import Fetcher
-from tests.conftest import Response
+from conftest import Response
 
 pytestmark = pytest.mark.timeout(30)  # a hang fails the test instead of the run
 
