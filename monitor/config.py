@@ -168,7 +168,7 @@ class ServiceConfig(_Strict):
     shutdown_grace: Duration = 5.0
     # First polls after a start are spread over min(interval, startup_spread).
     startup_spread: Duration = 10.0
-    # Polls start on a grid of this many seconds (at most a tenth of the feed's
+    # After its first poll, a feed is polled on a grid of this many seconds (at most a tenth of its
     # interval), so polls due close together share one wake-up of the process: on a
     # small VM each wake-up costs as much CPU as a poll's own work. 0: no grid.
     poll_tick: Duration = 5.0

@@ -7,6 +7,8 @@ Scheduling (see monitor/schedule.py for the policy):
   the policy (interval + jitter, backoff, Retry-After, declared ttl, broken
   probing) and stored in feeds.next_poll_at, so it survives restarts. The
   job's own interval trigger is only a safety net;
+* after its first poll, a feed's polls start on a grid (service.poll_tick), so
+  polls due within the same few seconds share one wake-up of the process;
 * a cap on concurrent polls overall (fetch.concurrency) and per host
   (fetch.per_host_concurrency).
 
@@ -212,7 +214,7 @@ class Monitor:
         feeds = self.runtime.settings.config.feeds
         outcomes = await asyncio.gather(*(self.poll(feed) for feed in feeds))
         report = CycleReport(list(outcomes))
-        await asyncio.to_thread(self.store.flush_polls)
+        await self._flush_polls()
         report.delivered = await self.delivery.drain()  # paced by the rate governor
         return report
 
@@ -232,7 +234,9 @@ class Monitor:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
-            next_run_time=self._run_time(feed.url, delay),
+            # The first poll is not put on the grid: after a start (or a feed added by a
+            # reload) it comes within the startup spread; from its end on, polls are.
+            next_run_time=datetime.now(timezone.utc) + timedelta(seconds=delay),
             replace_existing=True,
         )
 
