@@ -76,6 +76,11 @@ _RAW_CHUNK = 64 * 1024
 # Up to this many bytes of an unused body (304, redirect, error page) are read and
 # dropped to keep the connection alive (see _drain).
 _DRAIN_LIMIT = 64 * 1024
+# How long an idle connection is kept for the next poll of its host. httpx's default
+# (5 s) equals the polling grid's step (service.poll_tick), so a host polled every tick
+# got a new TCP connection almost every time; a server that closed the connection
+# earlier is noticed (asyncio_backend: is_readable) and a new one opened.
+_KEEPALIVE_SECONDS = 30.0
 # How long an early (URL) check that found a host permitted is trusted; see NetworkPolicy.
 _CHECK_CACHE_SECONDS = 60.0
 _CHECK_CACHE_SIZE = 4096
@@ -486,7 +491,11 @@ class Fetcher:
     ):
         self.config = config
         self.policy = NetworkPolicy(config.allow_private_networks, config.allowed_networks, resolver)
-        limits = httpx.Limits(max_connections=config.concurrency * 2, max_keepalive_connections=config.concurrency)
+        limits = httpx.Limits(
+            max_connections=config.concurrency * 2,
+            max_keepalive_connections=config.concurrency,
+            keepalive_expiry=_KEEPALIVE_SECONDS,
+        )
         encodings = "gzip, deflate, br" if brotli is not None else "gzip, deflate"
         # Requests go straight to the transport (no httpx.AsyncClient): the client layer
         # (header merging, cookie jar, auth and redirect generators, event hooks) was about

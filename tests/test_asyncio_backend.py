@@ -261,3 +261,14 @@ async def test_the_fetcher_uses_the_guarded_asyncio_backend(site):
         result = await fetcher.get(site.url("/rss.xml"))
         assert (result.status, result.body) == (200, b"<rss/>")
         assert (await fetcher.get(site.url("/same"), etag='"v1"')).not_modified
+
+
+async def test_the_fetcher_keeps_a_connection_across_a_polling_grid_step(serve):
+    """Polls of one host come a grid step (5 s) apart: the fetcher's idle connection must
+    outlive that (httpx's default keep-alive of 5 s did not), so both polls use one."""
+    server = serve(echo_path)
+    async with Fetcher(FetchConfig(allowed_networks=["127.0.0.0/8"])) as fetcher:
+        assert (await fetcher.get(f"http://127.0.0.1:{server.port}/a")).body == b"/a"
+        await asyncio.sleep(5.5)
+        assert (await fetcher.get(f"http://127.0.0.1:{server.port}/b")).body == b"/b"
+    assert server.connections == 1
