@@ -80,9 +80,15 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
-    def __init__(self, transport: asyncio.Transport, protocol: _Buffered) -> None:
-        self._transport = transport
+    def __init__(self, protocol: _Buffered) -> None:
         self._protocol = protocol
+
+    @property
+    def _transport(self) -> asyncio.Transport:
+        # One place holds the transport: the protocol, which pauses reading on it. After
+        # start_tls it is the TLS transport, for the protocol and the stream alike.
+        assert self._protocol.transport is not None
+        return self._protocol.transport
 
     async def _event(self, timeout: float | None) -> None:
         """Until the protocol reports something (data, EOF, drained) or `timeout` passes."""
@@ -161,11 +167,11 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from None
         if tls is None:  # the connection went away during the handshake
             raise httpcore.ConnectError("the connection closed during the TLS handshake")
-        # start_tls does not call connection_made again: point the protocol's flow control
-        # at the TLS transport, the one read() resumes (pausing the raw TCP transport under
-        # TLS would never be undone, and a body over _HIGH_WATER would stall).
+        # start_tls does not call connection_made again: from now on the protocol's flow
+        # control and every stream operation use the TLS transport (pausing the raw TCP
+        # transport under TLS would never be undone, and a body over _HIGH_WATER would stall).
         self._protocol.transport = typing.cast(asyncio.Transport, tls)
-        return AsyncioStream(typing.cast(asyncio.Transport, tls), self._protocol)
+        return AsyncioStream(self._protocol)
 
     def get_extra_info(self, info: str) -> typing.Any:
         transport = self._transport
@@ -209,7 +215,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from None
         for option in socket_options or ():
             transport.get_extra_info("socket").setsockopt(*option)
-        return AsyncioStream(transport, protocol)
+        return AsyncioStream(protocol)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
