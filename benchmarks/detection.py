@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from monitor.match import Matcher  # noqa: E402
-from monitor.watchlist import load_watchlist  # noqa: E402
+from monitor.config.watchlist import load_watchlist  # noqa: E402
 
 SHARED_DEV = REPO.parent / "shared" / "data" / "detection" / "dev.jsonl"
 OWN_SET = REPO / "tests" / "data" / "detection_passages.jsonl"

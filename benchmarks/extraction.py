@@ -22,7 +22,7 @@ import trafilatura
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from monitor.extract import extract_text  # noqa: E402
+from monitor.ingest.extract import extract_text  # noqa: E402
 
 PAGES = REPO.parent / "shared" / "data" / "news-pages"
 

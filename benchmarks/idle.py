@@ -201,8 +201,8 @@ async def cycle(feeds: int, concurrency: int = 16) -> dict:
     import httpx
 
     from monitor.config import load_settings
-    from monitor.logs import configure_logging
-    from monitor.service import Monitor
+    from monitor.ops.logs import configure_logging
+    from monitor.service.monitor import Monitor
 
     configure_logging("json", stream=open(os.devnull, "w"))
     server, port = start_server("new")

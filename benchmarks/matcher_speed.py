@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 import ahocorasick  # noqa: E402
 
 from monitor.match import Matcher  # noqa: E402
-from monitor.watchlist import AliasSpec, Entity, Watchlist, load_watchlist  # noqa: E402
+from monitor.config.watchlist import AliasSpec, Entity, Watchlist, load_watchlist  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 

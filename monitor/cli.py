@@ -18,9 +18,9 @@ from rich.table import Table
 from monitor.config import ConfigError, Settings, config_path_from, load_settings, secrets_of, world_readable_warning
 from sqlalchemy.exc import DBAPIError
 
-from monitor.lock import InstanceLocked
+from monitor.service.lock import InstanceLocked
 from monitor.store import database_problem
-from monitor.logs import configure_logging, redact
+from monitor.ops.logs import configure_logging, redact
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
-    from monitor.reload import RuntimeBuildError, load_runtime
+    from monitor.service.reload import RuntimeBuildError, load_runtime
 
     # The same verdict a live reload would give: settings *and* a matcher built from them.
     try:
@@ -108,7 +108,7 @@ def _cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from monitor.service import Monitor
+    from monitor.service.monitor import Monitor
 
     configure_logging(settings.config.service.log_format)
     if settings.config.telegram.token and (warning := world_readable_warning(settings.config_path)):
@@ -145,7 +145,7 @@ def _print_cycle(report) -> None:
 
 
 def _read_inputs(paths: list[str]) -> list[tuple[str, str]]:
-    from monitor.extract import extract_text
+    from monitor.ingest.extract import extract_text
 
     inputs = []
     for name in paths or ["-"]:

@@ -16,9 +16,9 @@ import httpcore
 import pytest
 import trustme
 
-from monitor.asyncio_backend import AsyncioBackend
+from monitor.ingest.asyncio_backend import AsyncioBackend
 from monitor.config import FetchConfig
-from monitor.fetch import Fetcher
+from monitor.ingest.fetch import Fetcher
 from conftest import Response
 
 pytestmark = pytest.mark.timeout(30)  # a hang fails the test instead of the run

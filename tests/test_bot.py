@@ -10,7 +10,7 @@ import pytest
 
 from conftest import write_config
 from fake_telegram import FakeTelegram
-from monitor.bot import resolve_entities, split_reply
+from monitor.notify.commands import resolve_entities, split_reply
 from monitor.config import load_settings
 from monitor.notify.outbox import Limits, TelegramDelivery
 from monitor.store import Store

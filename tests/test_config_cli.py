@@ -10,7 +10,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import load_settings, parse_duration
-from monitor.yamlfile import ConfigError, interpolate_env
+from monitor.config.yamlfile import ConfigError, interpolate_env
 from conftest import REPO, WATCHLIST, write_config
 
 

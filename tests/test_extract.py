@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 
-from monitor.extract import best_text, extract_text
+from monitor.ingest.extract import best_text, extract_text
 
 
 def _page(shared_data, entry) -> bytes:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import feedparser
 
-from monitor.feeds import ParsedFeed, parse_feed
+from monitor.ingest.feeds import ParsedFeed, parse_feed
 
 MAX_TEXT = 5_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from monitor.feeds import html_to_text, parse_feed
+from monitor.ingest.feeds import html_to_text, parse_feed
 
 
 def _feed_bytes(path) -> bytes:

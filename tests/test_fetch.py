@@ -15,7 +15,7 @@ import brotli
 import pytest
 
 from monitor.config import FetchConfig
-from monitor.fetch import (
+from monitor.ingest.fetch import (
     BadEncoding,
     BlockedAddress,
     Fetcher,

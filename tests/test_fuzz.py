@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.extract import extract_text
-from monitor.feeds import ParsedFeed, html_to_text, parse_feed
-from monitor.identity import canonical_url
+from monitor.ingest.extract import extract_text
+from monitor.ingest.feeds import ParsedFeed, html_to_text, parse_feed
+from monitor.ingest.identity import canonical_url
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Response
 from monitor.cli import main
-from monitor.health import verdict
+from monitor.ops.health import verdict
 from test_service import config_for, rss, running, until
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -117,7 +117,7 @@ def works_then_fails(status: int):
 
 
 def _capture_logs(fmt: str) -> io.StringIO:
-    from monitor.logs import configure_logging, redact
+    from monitor.ops.logs import configure_logging, redact
 
     stream = io.StringIO()
     configure_logging(fmt, stream=stream)
@@ -160,10 +160,10 @@ def test_unregistered_token_shape_in_a_bot_url_is_redacted(restore_logging):
 
 @pytest.mark.parametrize("fmt", ["json"])
 def test_structlog_lines_survive_the_redacting_filter(fmt, restore_logging, capsys):
-    from monitor.logs import get_logger
+    from monitor.ops.logs import get_logger
 
     stream = _capture_logs(fmt)
-    get_logger("monitor.pipeline").info("poll", feed="https://example.org/rss", status="ok", new=2, duration=0.1, note=f"bot{TOKEN}")
+    get_logger("monitor.service.pipeline").info("poll", feed="https://example.org/rss", status="ok", new=2, duration=0.1, note=f"bot{TOKEN}")
     line = stream.getvalue().strip()
     assert "Logging error" not in capsys.readouterr().err
     record = json.loads(line)  # one JSON object per line

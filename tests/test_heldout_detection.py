@@ -32,7 +32,7 @@ def load_passages(path: Path = HELDOUT) -> list[dict]:
 
 def build_matcher():
     from monitor.match import Matcher
-    from monitor.watchlist import load_watchlist
+    from monitor.config.watchlist import load_watchlist
 
     return Matcher.from_watchlist(load_watchlist(WATCHLIST))
 

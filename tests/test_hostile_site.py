@@ -19,7 +19,7 @@ from email.utils import format_datetime
 import pytest
 
 from monitor.cli import main
-from monitor.feeds import parse_feed
+from monitor.ingest.feeds import parse_feed
 from tests.conftest import Response, write_config
 
 NOW = datetime.now(timezone.utc)

@@ -1,4 +1,4 @@
-from monitor.identity import canonical_url, content_hash
+from monitor.ingest.identity import canonical_url, content_hash
 
 
 def test_tracking_parameters_and_fragment_are_dropped():

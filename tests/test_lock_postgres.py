@@ -6,7 +6,7 @@ import pytest
 
 from conftest import write_config
 from monitor.cli import main
-from monitor.lock import InstanceLocked, lock_database
+from monitor.service.lock import InstanceLocked, lock_database
 
 
 def test_a_second_instance_on_the_same_postgres_database_is_refused(postgres_url):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from monitor.match import EntityMatch, Matcher, Mention
 from monitor.match import matcher as matcher_module
 from monitor.match import normalise
-from monitor.watchlist import Watchlist, load_watchlist
+from monitor.config.watchlist import Watchlist, load_watchlist
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -307,7 +307,7 @@ def test_automaton_keys_do_not_depend_on_hash_seed() -> None:
 
     code = (
         "import hashlib, sys; sys.path.insert(0, '.');"
-        "from monitor.match import Matcher; from monitor.watchlist import load_watchlist;"
+        "from monitor.match import Matcher; from monitor.config.watchlist import load_watchlist;"
         "m = Matcher.from_watchlist(load_watchlist('config/watchlist.yaml'));"
         "print(hashlib.sha256('|'.join(sorted(m._automaton.keys())).encode()).hexdigest())"
     )

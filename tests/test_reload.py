@@ -11,9 +11,9 @@ import sqlite3
 from pathlib import Path
 
 from conftest import Response
-from monitor import metrics
+from monitor.ops import metrics
 from monitor.config import load_settings
-from monitor.reload import ConfigWatcher, load_runtime
+from monitor.service.reload import ConfigWatcher, load_runtime
 from test_service import WATCHLIST_YAML, config_for, rss, running, until
 
 WITH_ZORBLAX = WATCHLIST_YAML + """\

@@ -1,4 +1,4 @@
-"""The next-poll policy (monitor.schedule): pure functions, no clock, no servers."""
+"""The next-poll policy (monitor.service.schedule): pure functions, no clock, no servers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from monitor.config import MonitorConfig
-from monitor.schedule import Policy, base_delay, cache_lifetime, first_delay, next_delay, on_tick, with_jitter
+from monitor.service.schedule import Policy, base_delay, cache_lifetime, first_delay, next_delay, on_tick, with_jitter
 
 P = Policy(interval=600, jitter=0.1, max_backoff=3600, broken_retry=7200, max_declared=86400, max_retry_after=86400)
 

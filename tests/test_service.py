@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, Response, write_config
-from monitor import metrics
+from monitor.ops import metrics
 from monitor.config import load_settings
-from monitor.lock import InstanceLocked
-from monitor.service import Monitor
+from monitor.service.lock import InstanceLocked
+from monitor.service.monitor import Monitor
 
 WATCHLIST_YAML = """\
 version: 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.match.variants import generate, proclitic_forms
-from monitor.watchlist import AliasSpec, VariantRule
+from monitor.config.watchlist import AliasSpec, VariantRule
 
 
 def texts(alias: str, rules: list[VariantRule] | None = None, **kw) -> set[str]:

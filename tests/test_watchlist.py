@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.watchlist import Watchlist, load_watchlist
-from monitor.yamlfile import ConfigError
+from monitor.config.watchlist import Watchlist, load_watchlist
+from monitor.config.yamlfile import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -34,7 +34,7 @@ import ahocorasick
 
 from monitor.match.normalise import Offsets, fold_cased, fold_for_scan, fold_phrase
 from monitor.match.variants import generate, script_of
-from monitor.watchlist import AliasSpec, ContextRule, RoleSpec, Watchlist
+from monitor.config.watchlist import AliasSpec, ContextRule, RoleSpec, Watchlist
 
 
 @dataclass(frozen=True)

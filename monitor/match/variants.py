@@ -24,7 +24,7 @@ from itertools import combinations, product
 from typing import NamedTuple
 
 from monitor.match.normalise import fold_phrase
-from monitor.watchlist import AliasSpec, VariantRule
+from monitor.config.watchlist import AliasSpec, VariantRule
 
 VOWELS = frozenset("aeiouy")
 # Arabic "sun letters" assimilate the article: al-Shaabi -> ash-Shaabi.

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
 
-from monitor.logs import get_logger
+from monitor.ops.logs import get_logger
 from monitor.notify.console import CONSOLE_CHAT, deliver_to_console
 from monitor.notify.telegram import SendResult, is_group_chat
 from monitor.store import OutboxRow, Store
@@ -373,7 +373,7 @@ class TelegramDelivery:
         await self._ensure_ready()
         self._loop_task = asyncio.create_task(self._run(), name="outbox-sender")
         if commands and self.settings.config.telegram.commands:
-            from monitor.bot import CommandBot
+            from monitor.notify.commands import CommandBot
 
             self._commands = CommandBot(self.bot, self.store, self.settings, self.governor)
             await self._commands.start()

@@ -20,7 +20,7 @@ A 400 "can't parse entities" is answered before Telegram stores anything, so
 the text is sent again at once as plain text without parse_mode.
 
 The token is part of every request URL: nothing here logs URLs or PTB's
-exception chains verbatim (monitor.logs also redacts it everywhere).
+exception chains verbatim (monitor.ops.logs also redacts it everywhere).
 """
 
 from __future__ import annotations

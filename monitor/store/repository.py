@@ -603,7 +603,7 @@ class Store:
         with self.engine.connect() as conn:
             return {status: int(n) for status, n in conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))}
 
-    # -- subscribers (monitor.bot) --------------------------------------
+    # -- subscribers (monitor.notify.commands) --------------------------------------
 
     def register_subscriber(self, chat_id: str, username: str | None) -> bool:
         """Create or re-activate a subscriber (a user who blocked and came back). True if new."""

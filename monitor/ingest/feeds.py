@@ -1,7 +1,7 @@
 """Feed bytes -> entries. feedparser for RSS/Atom/RDF, a small reader for JSON Feed.
 
 feedparser never fetches or opens anything here: it only ever gets a stream of
-bytes that monitor.fetch downloaded under the network policy (given plain bytes,
+bytes that monitor.ingest.fetch downloaded under the network policy (given plain bytes,
 feedparser 6 first tries them as a *file name*: a server answering "/etc/passwd"
 or "/dev/zero" would make it read that file). Its HTML sanitiser and
 relative-URI resolution are switched off because entry HTML is reduced to plain

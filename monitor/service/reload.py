@@ -60,7 +60,7 @@ def load_runtime(path: Path):
     """Settings + matcher, fully built; raises ConfigError (file:line: field: message)
     or RuntimeBuildError. Nothing is shared with the running runtime."""
     from monitor.match import Matcher
-    from monitor.pipeline import Runtime
+    from monitor.service.pipeline import Runtime
 
     settings = load_settings(path)
     try:

@@ -20,10 +20,10 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from monitor import metrics
-from monitor.logs import get_logger
+from monitor.ops import metrics
+from monitor.ops.logs import get_logger
 
-log = get_logger("monitor.health")
+log = get_logger("monitor.ops.health")
 
 _MAX_REQUEST_HEAD = 8192
 

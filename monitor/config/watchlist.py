@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from monitor.yamlfile import ConfigError, ConfigProblem, _line_of, read_yaml, validate_model
+from monitor.config.yamlfile import ConfigError, ConfigProblem, _line_of, read_yaml, validate_model
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _RULE_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")

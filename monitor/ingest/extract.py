@@ -9,7 +9,7 @@ import re
 
 import trafilatura
 
-from monitor.feeds import clean_text
+from monitor.ingest.feeds import clean_text
 
 # Below this, "extracted text" is usually a consent banner or a teaser.
 MIN_ARTICLE_CHARS = 200

@@ -35,9 +35,9 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
-from monitor.asyncio_backend import AsyncioBackend
+from monitor.ingest.asyncio_backend import AsyncioBackend
 from monitor.config import FetchConfig
-from monitor.schedule import parse_http_date
+from monitor.service.schedule import parse_http_date
 
 try:  # brotli is an optional extra of httpx; without it we do not ask for "br".
     import brotli

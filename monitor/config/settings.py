@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from monitor.watchlist import Watchlist, load_watchlist
-from monitor.yamlfile import ConfigError, ConfigProblem, load_model
+from monitor.config.watchlist import Watchlist, load_watchlist
+from monitor.config.yamlfile import ConfigError, ConfigProblem, load_model
 
 DEFAULT_CONFIG = Path("config/monitor.yaml")
 
@@ -124,7 +124,7 @@ class DefaultsConfig(_Strict):
     interval: Duration = 600.0
     # First poll of a feed stores what it finds but alerts only on entries this recent.
     backfill: Duration = 86400.0
-    # --- scheduling politeness (used by monitor/schedule.py) ---
+    # --- scheduling politeness (used by monitor/service/schedule.py) ---
     # Random extra delay per poll, as a share of the interval (capped at 60 s), so
     # hundreds of feeds with one interval do not fire together.
     jitter: float = Field(default=0.1, ge=0, le=0.5)

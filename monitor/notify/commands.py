@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.error import Conflict, Forbidden, InvalidToken, RetryAfter, TelegramError
 
-from monitor.logs import get_logger
+from monitor.ops.logs import get_logger
 from monitor.notify.outbox import RateGovernor, backoff
 from monitor.notify.telegram import retry_after_seconds
 from monitor.store import Store
 
-log = get_logger("monitor.bot")
+log = get_logger("monitor.notify.commands")
 
 OFFSET_KEY = "telegram.updates_offset"
 MAX_REPLY = 4000  # under Telegram's 4096 with room for markup

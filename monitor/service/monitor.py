@@ -1,7 +1,7 @@
 """The running monitor: feeds on a schedule, a sender draining the outbox, live
 config reloads, a health/metrics endpoint and a clean stop on SIGTERM/SIGINT.
 
-Scheduling (see monitor/schedule.py for the policy):
+Scheduling (see monitor/service/schedule.py for the policy):
 * one APScheduler job per feed (id = feed URL, max_instances=1: never two polls
   of one feed at once). After every poll the job's next_run_time is set from
   the policy (interval + jitter, backoff, Retry-After, declared ttl, broken
@@ -32,20 +32,20 @@ from urllib.parse import urlsplit
 
 import sniffio
 
-from monitor import metrics
+from monitor.ops import metrics
 from monitor.config import ConfigError, FeedConfig, MonitorConfig, Settings, secrets_of
-from monitor.fetch import Fetcher
-from monitor.health import Health, HealthServer, verdict
-from monitor.lock import InstanceLock, PostgresInstanceLock, lock_database
-from monitor.logs import get_logger, redact
+from monitor.ingest.fetch import Fetcher
+from monitor.ops.health import Health, HealthServer, verdict
+from monitor.service.lock import InstanceLock, PostgresInstanceLock, lock_database
+from monitor.ops.logs import get_logger, redact
 from monitor.match import Matcher
 from monitor.notify.outbox import build_delivery
-from monitor.pipeline import PollOutcome, Runtime, poll_feed
-from monitor.reload import ConfigWatcher, RuntimeBuildError, load_runtime, restart_only_changes
-from monitor.schedule import Decision, Policy, first_delay, next_delay, on_tick
+from monitor.service.pipeline import PollOutcome, Runtime, poll_feed
+from monitor.service.reload import ConfigWatcher, RuntimeBuildError, load_runtime, restart_only_changes
+from monitor.service.schedule import Decision, Policy, first_delay, next_delay, on_tick
 from monitor.store import FeedState, Store, database_problem
 
-log = get_logger("monitor.service")
+log = get_logger("monitor.service.monitor")
 
 # Budget of a stop, well inside the 10 s an operator (and systemd's default) expects.
 STOP_DELIVERY_SECONDS = 2.5

@@ -14,20 +14,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 
-from monitor import identity
+from monitor.ingest import identity
 from monitor.config import FeedConfig, Settings
-from monitor.extract import best_text, extract_text_async
-from monitor.feeds import FeedEntry, parse_feed
-from monitor.fetch import FetchError, Fetcher, HTTPStatusError
-from monitor.logs import get_logger
-from monitor import metrics  # counters/histograms bumped below
-from monitor.schedule import cache_lifetime  # Cache-Control/Expires -> next poll
+from monitor.ingest.extract import best_text, extract_text_async
+from monitor.ingest.feeds import FeedEntry, parse_feed
+from monitor.ingest.fetch import FetchError, Fetcher, HTTPStatusError
+from monitor.ops.logs import get_logger
+from monitor.ops import metrics  # counters/histograms bumped below
+from monitor.service.schedule import cache_lifetime  # Cache-Control/Expires -> next poll
 from monitor.match import EntityMatch, Matcher
 from monitor.notify.console import CONSOLE_CHAT
 from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around
 from monitor.store import FeedState, database_problem, FoundMention, NewItem, QueuedAlert, Store, utcnow
 
-log = get_logger("monitor.pipeline")
+log = get_logger("monitor.service.pipeline")
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 # Shorter bodies make hash collisions between different stories likely (e.g. "Live updates").
@@ -59,7 +59,7 @@ class PollOutcome:
     error: str | None = None
     retry_after: float | None = None
     # seconds the response says it stays fresh (Cache-Control max-age / Expires);
-    # monitor.schedule does not poll sooner unless the config says so.
+    # monitor.service.schedule does not poll sooner unless the config says so.
     cache_lifetime: float | None = None
     feed_state: FeedState | None = None
     problems: list[str] = field(default_factory=list)
@@ -67,7 +67,7 @@ class PollOutcome:
 
 # When to poll a feed next, from (status, its new state, Retry-After seconds, cache
 # lifetime seconds). The store calls it inside the poll's write, so the next poll
-# time is stored with the outcome in one statement (monitor.service supplies it).
+# time is stored with the outcome in one statement (monitor.service.monitor supplies it).
 NextPoll = Callable[[str, FeedState, "float | None", "float | None"], datetime]
 
 

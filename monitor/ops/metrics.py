@@ -1,4 +1,4 @@
-"""Prometheus metrics: one registry for the process, served by monitor.health on /metrics.
+"""Prometheus metrics: one registry for the process, served by monitor.ops.health on /metrics.
 
 Counters are bumped where things happen (service: per poll; pipeline: matches,
 extraction, queueing; the sender: alerts sent/failed). Gauges that describe the
@@ -57,7 +57,7 @@ CONFIG_OK = Gauge("monitor_config_last_reload_ok", "1 if the last reload attempt
 
 
 def observe_poll(outcome) -> None:
-    """Count one PollOutcome (monitor.pipeline)."""
+    """Count one PollOutcome (monitor.service.pipeline)."""
     POLLS.labels(outcome.status).inc()
     POLL_SECONDS.observe(outcome.duration)
     LAST_POLL.set_to_current_time()

@@ -1,0 +1,45 @@
+"""Configuration, validated once at the edge: monitor.yaml and watchlist.yaml -> typed objects.
+
+`load_settings(path)` is the entry point; every error is a `ConfigError` whose
+message reads `file:line: field: problem`.
+"""
+
+from monitor.config.settings import (
+    DefaultsConfig,
+    FeedConfig,
+    FetchConfig,
+    MonitorConfig,
+    RateLimitsConfig,
+    ServiceConfig,
+    Settings,
+    StorageConfig,
+    TelegramConfig,
+    config_path_from,
+    load_settings,
+    parse_duration,
+    secrets_of,
+    world_readable_warning,
+)
+from monitor.config.watchlist import Watchlist, load_watchlist
+from monitor.config.yamlfile import ConfigError, ConfigProblem
+
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "DefaultsConfig",
+    "FeedConfig",
+    "FetchConfig",
+    "MonitorConfig",
+    "RateLimitsConfig",
+    "ServiceConfig",
+    "Settings",
+    "StorageConfig",
+    "TelegramConfig",
+    "Watchlist",
+    "config_path_from",
+    "load_settings",
+    "load_watchlist",
+    "parse_duration",
+    "secrets_of",
+    "world_readable_warning",
+]

@@ -1,0 +1,1 @@
+"""Getting articles in: the guarded HTTP client, feed parsing, page-text extraction and item identity."""

@@ -1,0 +1,1 @@
+"""What an operator sees: /healthz and /metrics, Prometheus metrics, structured logs."""
