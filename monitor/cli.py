@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import sys
 from pathlib import Path
@@ -57,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = commands.add_parser("stats", help="feeds, entities and alerts at a glance")
     stats.add_argument("--json", action="store_true")
+
+    report = commands.add_parser("report", help="the period at a glance: articles, top outlets, co-mentions per entity")
+    report.add_argument(
+        "--since",
+        type=_report_period,
+        default="7d",
+        metavar="PERIOD",
+        help="how far back: 24h, 7d, 30d, 2w (default 7d; days and weeks start at midnight UTC)",
+    )
+    report.add_argument("--json", action="store_true", help="one JSON object (for machines)")
+    report.add_argument("--chart", type=_png_path, metavar="FILE.png", help="also draw articles per day per entity")
     return parser
 
 
@@ -324,6 +336,55 @@ def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report_period(text: str):
+    from monitor.report.summary import parse_period
+
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _png_path(text: str) -> Path:
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the chart is a PNG; give a file name ending in .png")
+    return Path(text)
+
+
+# The chart path cannot be written for a reason in the path the user gave: a usage
+# error (exit 2), like an unreadable input of `match`. Other I/O failures (disk
+# full) are runtime failures (exit 1).
+_UNWRITABLE_PATH = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG}
+
+
+def _cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.report.render import empty_message, report_json, report_table
+    from monitor.report.summary import summarise
+    from monitor.store import utcnow
+    from monitor.store.mentions import matched_articles
+
+    since, until = args.since.bounds(utcnow())
+    articles = matched_articles(_store(settings).engine, since, until)
+    result = summarise(articles, since, until, names={e.id: e.name for e in settings.watchlist.entities})
+    # The chart first: when it cannot be written nothing is printed, so a script sees
+    # either the whole result or an error.
+    if args.chart:
+        from monitor.report.chart import daily_mentions_png
+
+        try:
+            args.chart.write_bytes(daily_mentions_png(result))
+        except OSError as exc:
+            print(f"monitor: cannot write the chart to {args.chart}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE if exc.errno in _UNWRITABLE_PATH else EXIT_RUNTIME
+    if args.json:
+        print(json.dumps(report_json(result), ensure_ascii=False))
+    elif result.empty:
+        print(empty_message(result))
+    else:
+        Console().print(report_table(result))
+    return EXIT_OK
+
+
 _COMMANDS = {
     "run": _cmd_run,
     "check-config": _cmd_check_config,
@@ -331,4 +392,5 @@ _COMMANDS = {
     "recent": _cmd_recent,
     "search": _cmd_search,
     "stats": _cmd_stats,
+    "report": _cmd_report,
 }
