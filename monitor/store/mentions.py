@@ -41,25 +41,27 @@ def matched_articles(engine: Engine, since: datetime, until: datetime) -> list[M
     dated = article_date().label("dated")
     query = (
         select(items.c.id, feeds.c.name, feeds.c.url, dated, matches.c.entity_id, matches.c.entity_name)
-        .distinct()
         .join(feeds, feeds.c.id == items.c.feed_id)
         .join(matches, matches.c.item_id == items.c.id)
         # An article's date is never after it was found, so this indexed bound
         # (ix_items_fetched_at) only narrows the scan; the date test decides.
         .where(items.c.fetched_at >= since, dated >= since, dated < until)
-        .order_by(dated, items.c.id, matches.c.entity_id)
+        # No DISTINCT or ORDER BY: a row per mention is folded and sorted below, which
+        # for a year of articles takes half the time of SQLite's temporary B-trees.
     )
-    articles: list[MatchedArticle] = []
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    by_item: dict[int, list] = {}
+    first_row: dict[int, tuple[str, datetime]] = {}
+    entities_of: dict[int, dict[str, str]] = {}
     for item_id, feed_name, feed_url, when, entity_id, entity_name in rows:
-        if item_id not in by_item:
-            by_item[item_id] = [feed_name or urlsplit(feed_url).hostname or feed_url, _utc(when), {}]
-        by_item[item_id][2].setdefault(entity_id, entity_name)
-    for item_id, (outlet, when, entities) in by_item.items():
-        articles.append(MatchedArticle(item_id, outlet, when, tuple(sorted(entities.items()))))
-    return articles
+        if item_id not in first_row:
+            first_row[item_id] = (feed_name or urlsplit(feed_url).hostname or feed_url, _utc(when))
+        entities_of.setdefault(item_id, {}).setdefault(entity_id, entity_name)
+    articles = [
+        MatchedArticle(item_id, outlet, when, tuple(sorted(entities_of[item_id].items())))
+        for item_id, (outlet, when) in first_row.items()
+    ]
+    return sorted(articles, key=lambda article: (article.dated, article.item_id))
 
 
 def _utc(value: datetime) -> datetime:
