@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,58 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_implies_unknown(tmp_path: Path) -> None:
     msg = error(tmp_path, "entities:\n  - id: a\n    name: A\n    aliases: [x]\n    implies: [b]\n")
     assert "entities[0].implies[0]: unknown entity id 'b'" in msg
+
+
+# The shipped watchlist in other languages and scripts: each line is a sentence
+# written for this test, the entities it names, and look-alikes it must not match.
+MULTILINGUAL = [
+    ("ar", "سقطت ثلاثة صواريخ على قاعدة كركوك الجوية التي تضم مستشارين من التحالف.", {"k1-airbase"}, set()),
+    ("ar", "أعلن حزب الله العراقي مسؤوليته عن الهجوم على القوات الأمريكية.", {"kataeb-hezbollah"}, set()),
+    ("ar", "قال قائد جيش القدس التابع للحرس الثوري الإيراني إن الرد سيكون قاسيا.", {"quds-force"}, set()),
+    ("ar", "احتشد الآلاف في يوم القدس العالمي وخرج الحشد الغفير إلى الشوارع.", set(), {"quds-force", "hashed-al-shaabi"}),
+    ("ar", "قال الأمين العام لحركة حزب الله النجباء إن الفصائل جاهزة.", set(), {"kataeb-hezbollah"}),
+    ("fa", "سردار سلیمانی فرمانده نیروی قدس سپاه در حمله پهپادی کشته شد.", {"qasem-soleimani", "quds-force"}, set()),
+    ("fa", "پایگاه عین‌الاسد هدف حمله موشکی قرار گرفت؛ راهپیمایی روز قدس برگزار شد.", {"ain-al-asad-airbase"}, {"quds-force"}),
+    ("fa", "شهید علی سلیمانی از رزمندگان دفاع مقدس بود.", set(), {"qasem-soleimani"}),
+    ("ckb", "هێزەکانی سووریای دیموکرات (هەسەدە) هێرشیان کردە سەر چەکدارانی داعش.", {"syrian-democratic-forces", "islamic-state"}, set()),
+    ("ckb", "لە سلێمانی خۆپیشاندانێک ئەنجامدرا و پەرلەمان لە هەولێر کۆبوویەوە.", set(), {"qasem-soleimani", "erbil-airbase"}),
+    ("kmr", "Qasim Silêmanî û Ebû Mehdî el-Mihendis li Bexdayê hatin kuştin.", {"qasem-soleimani", "abu-mahdi-al-muhandis"}, set()),
+    ("tr", "Ayn el-Esed Hava Üssü'ne füzeler isabet etti; Kudüs Gücü komutanı öldürüldü.", {"ain-al-asad-airbase", "quds-force"}, set()),
+    ("tr", "Filistinliler Kudüs'te gösteri düzenledi; Süleymaniye'de seçim yapıldı.", set(), {"quds-force", "qasem-soleimani"}),
+    ("fr", "Une roquette s'est abattue sur la base aérienne de Kirkouk ; les FDS ont repris Raqqa.", {"k1-airbase", "syrian-democratic-forces"}, set()),
+    ("fr", "Le poste-frontière d'Al-Qaïm a rouvert ; à Kirkouk, la ville a voté.", set(), {"al-qaim-base", "k1-airbase"}),
+    ("es", "Miles de iraquíes llamaron a una movilización popular; Japón desplegó sus Fuerzas de Autodefensa (FDS).", set(), {"hashed-al-shaabi", "syrian-democratic-forces"}),
+    ("de", "Die irakische Hisbollah bekannte sich; am Al-Kuds-Tag demonstrierten Hunderte.", {"kataeb-hezbollah"}, {"quds-force"}),
+    ("pl", "Dowódca jednostki Al-Kuds Kasem Sulejmani zginął; w Sulejmanii odbyły się protesty.", {"quds-force", "qasem-soleimani"}, set()),
+    ("hu", "A Szíriai Demokratikus Erők elfoglalták Rakkát; a Kudsz-napon tüntetők vonultak.", {"syrian-democratic-forces"}, {"quds-force"}),
+    ("el", "Ο Κασέμ Σουλεϊμανί, επικεφαλής της Δύναμης Κουντς, σκοτώθηκε.", {"qasem-soleimani", "quds-force"}, set()),
+    ("el", "Ο πρόεδρος Μπασάρ αλ-Ασάντ επισκέφθηκε τη Μόσχα.", set(), {"ain-al-asad-airbase"}),
+    ("he", "ארגון כתאיב חיזבאללה ירה רקטות על בסיס עין אל-אסד.", {"kataeb-hezbollah", "ain-al-asad-airbase"}, set()),
+    ("he", "חיזבאללה ירה רקטות לעבר הגליל ואלפים צעדו ביום אל-קודס.", set(), {"kataeb-hezbollah", "quds-force"}),
+    ("ru", "Командующий силами «Кудс» КСИР Касем Сулеймани погиб; в Тегеране прошёл «День Кудс».", {"quds-force", "qasem-soleimani"}, set()),
+    ("ru", "Боевики ИГ (запрещено в РФ) атаковали позиции Сирийских демократических сил.", {"islamic-state", "syrian-democratic-forces"}, set()),
+    ("ru", "Губернатор Киркука заявил о выборах; в Эрбиле открылась выставка; президент Башар Асад выступил.", set(), {"k1-airbase", "erbil-airbase", "ain-al-asad-airbase"}),
+    ("uk", "Бойовики ІДІЛ атакували позиції Сирійських демократичних сил.", {"islamic-state", "syrian-democratic-forces"}, set()),
+    ("ur", "قدس فورس کے سربراہ جنرل قاسم سلیمانی بغداد میں ہلاک ہو گئے۔", {"quds-force", "qasem-soleimani"}, set()),
+    ("id", "Pasukan Demokratik Suriah menangkap anggota kelompok Negara Islam di Raqqa.", {"syrian-democratic-forces", "islamic-state"}, set()),
+    ("id", "Polisi menangkap anggota kelompok Negara Islam Indonesia (NII) di Garut.", set(), {"islamic-state"}),
+    ("zh", "伊朗伊斯兰革命卫队“圣城旅”指挥官苏莱曼尼在巴格达遇袭身亡。", {"quds-force", "qasem-soleimani"}, set()),
+    ("zh", "伊斯兰国家组织在苏莱曼尼亚省开会，巴勒斯坦伊斯兰圣战组织下属的圣城旅发射火箭弹。", set(), {"islamic-state", "qasem-soleimani", "quds-force"}),
+    ("zh", "伊拉克什叶派民兵武装“真主党旅”否认袭击阿萨德空军基地，黎巴嫩真主党发表讲话。", {"kataeb-hezbollah", "ain-al-asad-airbase"}, set()),
+    ("en", "Syrian, Iraqi, Hezbollah and Iranian forces advanced; Japan's SDF sent ships; the dais was set.", set(), {"kataeb-hezbollah", "syrian-democratic-forces", "islamic-state"}),
+]
+
+
+@pytest.mark.parametrize(("lang", "text", "named", "look_alikes"), MULTILINGUAL, ids=[f"{c[0]}-{i}" for i, c in enumerate(MULTILINGUAL)])
+def test_shipped_watchlist_in_other_languages(lang: str, text: str, named: set[str], look_alikes: set[str]) -> None:
+    found = {m.entity_id for m in shipped_matcher().match(text)}
+    assert named <= found, f"missed {sorted(named - found)}"
+    assert not found & look_alikes, f"look-alike matched: {sorted(found & look_alikes)}"
+    assert found <= named, f"unexpected: {sorted(found - named)}"
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_matcher():
+    from monitor.match import Matcher
+
+    return Matcher.from_watchlist(load_watchlist(REPO / "config" / "watchlist.yaml"))
