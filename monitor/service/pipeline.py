@@ -244,8 +244,7 @@ async def _plan_entry(
     if config.fetch.fetch_pages and entry.url:
         with metrics.EXTRACT_SECONDS.time():  # page fetch + extraction latency
             page_text = await _page_text(fetcher, entry.url, config.fetch.max_text_chars)
-    body, source = best_text(page_text, entry.summary)
-    body = body[: config.fetch.max_text_chars]
+    body, source = best_text(page_text, entry.summary, config.fetch.max_text_chars)
     hashed = identity.content_hash(entry.title, body) if len(body) >= MIN_HASHED_CHARS else None
 
     text = f"{entry.title}\n\n{body}" if entry.title else body
