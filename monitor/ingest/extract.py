@@ -1,7 +1,7 @@
 """Article page -> main text, with trafilatura, tuned for recall of article text:
 a paragraph lost is a mention missed, while boilerplate kept at worst costs a false
-match that the watchlist's context rules handle. Measured in benchmarks/extraction.py
-(numbers in docs/OPERATIONS.md, "Extraction")."""
+match that the watchlist's context rules handle. Measured by benchmarks/extraction.py;
+choices, numbers and trade-offs in docs/EXTRACTION.md."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ MAX_HTML_BYTES = 4 * 1024 * 1024
 # tag with 200,000 attributes in a 2 MB page kept trafilatura busy for minutes.
 # Tags with more than this many attributes lose them before parsing.
 MAX_ATTRIBUTES_PER_TAG = 256
-_LONG_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9:_-]{0,64})([^<>]{2048,})>")
+# Possessive quantifiers: no backtracking through a tag that turns out short.
+_LONG_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9:_-]{0,64}+)([^<>]{2048,}+)>")
 _LONG_TAG_BYTES = re.compile(_LONG_TAG.pattern.encode())
 
 # The options, chosen on 189 real news pages (benchmarks/extraction.py):
@@ -40,11 +41,16 @@ _LONG_TAG_BYTES = re.compile(_LONG_TAG.pattern.encode())
 #   Warren</a></span>") came out as "pulling for , and .". favor_recall was worse on
 #   both counts there (it skips trafilatura's comparison with readability/jusText).
 # - tables kept (trafilatura's default): casualty lists and results tables name people.
-# - reader comments left out: they are not the outlet's reporting, and their forms
-#   ("Leave a comment", "Share your thoughts") are most of the boilerplate kept otherwise.
+# - reader comments left out: they are not the outlet's reporting, and comment forms
+#   ("Leave a comment", "Share your thoughts") come with them.
 # - deduplicate=True would keep a process-wide cache of seen paragraphs: the second
 #   copy of a syndicated story (or a re-fetch) would come back empty.
-_TRAFILATURA_OPTIONS = {"include_comments": False, "include_tables": True, "favor_precision": False, "deduplicate": False}
+TRAFILATURA_OPTIONS: dict[str, bool] = {
+    "include_comments": False,
+    "include_tables": True,
+    "favor_precision": False,
+    "deduplicate": False,
+}
 
 # The article's summary in the page's head, written by the outlet for share cards
 # and search results: many pages show it as a standfirst that the main-text
@@ -52,13 +58,8 @@ _TRAFILATURA_OPTIONS = {"include_comments": False, "include_tables": True, "favo
 # a site's plain description is more often its slogan ("El primer diario digital de
 # Chile") on pages that have both. A truncated one ("...") gives way to a longer one
 # that completes it.
-_LEAD_XPATH = (
-    '//meta[@property="og:description"]/@content'
-    ' | //meta[@name="twitter:description" or @property="twitter:description"]/@content'
-    ' | //meta[@name="description"]/@content'
-)
 _LEAD_ORDER = ("og:description", "twitter:description", "description")
-_ELLIPSIS = ".… "
+_TRUNCATION_MARKS = ".… "
 # schema.org's articleBody (JSON-LD) holds the full text on pages that render it with
 # JavaScript or show only a teaser (paywalls); it also carries inline "read also"
 # links, so it is used only when it is this many times longer than what the page
@@ -87,28 +88,27 @@ def _collapsed(text: str) -> str:
 
 
 def _lead(tree: HtmlElement) -> str:
-    """The page's own summary of the article (see _LEAD_XPATH), or ""."""
+    """The page's own summary of the article (see _LEAD_ORDER), or ""."""
     found = []
-    for value in tree.xpath(_LEAD_XPATH):
-        meta = value.getparent()
+    for meta in tree.iter("meta"):
         kind = (meta.get("property") or meta.get("name") or "").lower()
-        if kind in _LEAD_ORDER and (text := html_to_text(str(value))):
+        if kind in _LEAD_ORDER and (text := html_to_text(meta.get("content") or "")):
             found.append((_LEAD_ORDER.index(kind), text))
     if not found:
         return ""
     lead = min(found, key=lambda ranked: ranked[0])[1]
-    start = _collapsed(lead).rstrip(_ELLIPSIS)
+    start = _collapsed(lead).rstrip(_TRUNCATION_MARKS)
     return max((text for _, text in found if _collapsed(text).startswith(start)), key=len)
 
 
 def _article_body(tree: HtmlElement) -> str:
     """The longest schema.org articleBody in the page's JSON-LD, or ""."""
     bodies = []
-    for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
-        if "articleBody" not in script:
+    for script in tree.iter("script"):
+        if script.get("type") != "application/ld+json" or "articleBody" not in (script.text or ""):
             continue
         try:
-            pending = [json.loads(script)]
+            pending = [json.loads(script.text)]
         except (ValueError, RecursionError):  # broken or absurdly nested JSON: no body
             continue
         while pending:  # a walk without recursion: @graph lists and nested objects
@@ -130,10 +130,11 @@ def extract_text(html: str | bytes, url: str | None = None, max_chars: int = 200
         return None
     try:
         # Parsed once: trafilatura works on a copy, the head is read from this one.
+        # The second argument caps what a compressed body may decompress to.
         tree = trafilatura.load_html(_bounded_html(html), MAX_HTML_BYTES)
         if tree is None:
             return None
-        text = clean_text(trafilatura.extract(tree, url=url, **_TRAFILATURA_OPTIONS) or "")
+        text = clean_text(trafilatura.extract(tree, url=url, **TRAFILATURA_OPTIONS) or "")
         article_body = _article_body(tree)
         if len(article_body) > ARTICLE_BODY_FACTOR * len(text):
             text = article_body
