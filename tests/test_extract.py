@@ -27,14 +27,14 @@ STORY = [
 ]
 
 
-def article(*, head: str = "", before: str = "", paragraphs: list[str] = STORY, after: str = "") -> bytes:
+def article(*, head: str = "", paragraphs: list[str] = STORY) -> bytes:
     """A news page as many sites build one: head, navigation, article, footer."""
     body = "".join(f"<p>{text}</p>" for text in paragraphs)
     return (
         f"<!doctype html><html><head><title>Runway works begin</title>{head}</head><body>"
         "<nav><ul><li><a href='/'>Home</a></li><li><a href='/world'>World</a></li>"
         "<li><a href='/sport'>Sport</a></li><li><a href='/weather'>Weather</a></li></ul></nav>"
-        f"<main><article><h1>Runway works begin</h1>{before}{body}{after}</article></main>"
+        f"<main><article><h1>Runway works begin</h1>{body}</article></main>"
         "<footer><p>© Example News. All rights reserved.</p></footer></body></html>"
     ).encode()
 
@@ -70,7 +70,7 @@ def test_article_is_kept_and_navigation_cookie_banner_and_footer_are_dropped():
         "<div id='cookie-consent' class='cookie-banner'><p>We use cookies to improve your experience. "
         "Accept all or manage your preferences.</p><button>Accept all</button></div>"
     )
-    page = article(head="", before="", after="").replace(b"<body>", b"<body>" + banner.encode())
+    page = article().replace(b"<body>", b"<body>" + banner.encode())
     text = extract_text(page, "https://news.example/runway")
     assert text is not None
     assert STORY[0] in text and STORY[1] in text
