@@ -36,10 +36,11 @@ _LONG_TAG_BYTES = re.compile(_LONG_TAG.pattern.encode())
 
 # The options, chosen on 189 real news pages (benchmarks/extraction.py):
 # - balanced focus, not favor_precision: precision mode drops every element whose class
-#   is "link" or whose style draws a border, every <header> and paragraphs with a few
-#   links; names linked to a topic page ("pulling for <span class=link><a>Elizabeth
-#   Warren</a></span>") came out as "pulling for , and .". favor_recall was worse on
-#   both counts there (it skips trafilatura's comparison with readability/jusText).
+#   is "link" or whose style draws a border and every <header>, with stricter
+#   link-density limits; names linked to a topic page ("pulling for <span class=link>
+#   <a>Elizabeth Warren</a></span>") came out as "pulling for , and .". favor_recall
+#   was worse on both counts (it skips trafilatura's comparison with readability and
+#   jusText once its first result is long).
 # - tables kept (trafilatura's default): casualty lists and results tables name people.
 # - reader comments left out: they are not the outlet's reporting, and comment forms
 #   ("Leave a comment", "Share your thoughts") come with them.
