@@ -1,0 +1,574 @@
+"""Online story assignment: which open story does a new article join, and why.
+
+Every article is assigned once, when it is stored; nothing is re-clustered
+later. An article joins an open story in one of three ways, tried in order:
+
+1. copy: it is a copy of one of the story's articles (the same canonical URL,
+   or MinHash Jaccard of word shingles >= copy_threshold). Copies join from any
+   outlet, at any time the story is open.
+2. same language: it retells one of the story's articles in the same language
+   (TF-IDF cosine of title + lead >= same_language_threshold), comes from an
+   outlet not yet in the story and shares a tracked entity with it.
+3. across languages: it agrees with a story article in another language,
+   published at most cross_language_window apart, on language-independent
+   evidence (tracked entity ids, numbers, places, kinds of event; cosine >=
+   cross_language_threshold), comes from an outlet not yet in the story and
+   shares a tracked entity with it.
+
+A story is open while its latest article is at most join_window old and its
+first at most max_story_age old, "old" measured by the articles' own published
+times (no wall clock). A title announcing a new occurrence ("second attack")
+does not join an older story by retelling. Otherwise the article opens a new
+story, whose id is the article's id.
+
+The assigner's state is the open stories, their articles' sketches and the
+document frequencies over them: bounded by the windows, serialisable with
+`snapshot()` / `from_snapshot()`, or rebuilt with `restore()` from stored
+articles whose stories are known.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from monitor.ingest.identity import canonical_url
+from monitor.match.normalise import fold
+from monitor.stories.evidence import Evidence, EvidenceFinder
+from monitor.stories.settings import StorySettings
+from monitor.stories.text import (
+    MINHASH_SCHEME,
+    DocumentFrequencies,
+    SparseVector,
+    TextSketcher,
+    cosine,
+    minhash_jaccard,
+    weighted_cosine,
+)
+
+Layer = Literal["copy", "same-language", "cross-language", "new"]
+
+SNAPSHOT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Article:
+    """What the assigner needs to know about a stored article.
+
+    `entities` are the tracked entity ids the matcher found in title + text.
+    `numbers` and `places` are found in title + lead when left as None.
+    `published` should be the feed's date, or when the item was first seen if
+    the feed gives none or a future one; a naive datetime is taken as UTC.
+    """
+
+    id: str
+    outlet: str
+    lang: str
+    published: datetime
+    title: str
+    text: str = ""
+    entities: frozenset[str] = frozenset()
+    url: str | None = None
+    numbers: frozenset[int] | None = None
+    places: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The decision for one article."""
+
+    article_id: str
+    story_id: str
+    layer: Layer  # how it joined, or "new" for a new story
+    joined_with: str | None  # the story article that decided it
+    score: float  # the deciding similarity (0 for a new story)
+    new_entities: frozenset[str]  # entities the story did not have before this article
+    reason: str  # one line for logs
+
+    @property
+    def new_story(self) -> bool:
+        return self.layer == "new"
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A read-only view of an open story."""
+
+    id: str
+    article_ids: tuple[str, ...]
+    outlets: tuple[str, ...]  # in order of first appearance
+    languages: tuple[str, ...]
+    entities: frozenset[str]
+    first_published: datetime
+    last_published: datetime
+
+
+@dataclass
+class _Member:
+    """An article as a story remembers it: sketches, not text."""
+
+    id: str
+    outlet: str
+    lang: str
+    published: datetime
+    url_key: str | None
+    entities: frozenset[str]
+    evidence: Evidence
+    minhash: np.ndarray
+    vector: SparseVector
+    story_id: str = ""
+
+    def evidence_keys(self) -> Iterator[tuple[str, str]]:
+        """(kind, key) of each language-independent feature."""
+        for entity in self.entities:
+            yield "entities", f"e:{entity}"
+        for number in self.evidence.numbers:
+            yield "numbers", f"n:{number}"
+        for place in self.evidence.places:
+            yield "places", f"p:{place}"
+        for concept in self.evidence.concepts:
+            if concept != "repeat":
+                yield "concepts", f"c:{concept}"
+
+    @property
+    def announces_repeat(self) -> bool:
+        return "repeat" in self.evidence.title_concepts
+
+
+@dataclass
+class _Story:
+    id: str
+    members: list[_Member] = field(default_factory=list)
+
+    @property
+    def first(self) -> datetime:
+        return min(m.published for m in self.members)
+
+    @property
+    def last(self) -> datetime:
+        return max(m.published for m in self.members)
+
+    @property
+    def entities(self) -> frozenset[str]:
+        return frozenset().union(*(m.entities for m in self.members))
+
+    def view(self) -> StoryView:
+        outlets = list(dict.fromkeys(m.outlet for m in self.members))
+        languages = list(dict.fromkeys(m.lang for m in self.members))
+        return StoryView(
+            id=self.id,
+            article_ids=tuple(m.id for m in self.members),
+            outlets=tuple(outlets),
+            languages=tuple(languages),
+            entities=self.entities,
+            first_published=self.first,
+            last_published=self.last,
+        )
+
+
+@dataclass(frozen=True)
+class PairCheck:
+    """Everything the assigner weighs about one pair of articles.
+
+    `a` is the arriving article, `b` an article already in a story. The pair
+    rules are the same that `assign` applies to each candidate story article;
+    a story adds only its own windows (open or closed) and outlets.
+    """
+
+    a_id: str
+    b_id: str
+    copy_similarity: float
+    same_url: bool
+    same_outlet: bool
+    same_language: bool
+    hours_apart: float
+    shared_entities: frozenset[str]
+    only_a_entities: frozenset[str]
+    only_b_entities: frozenset[str]
+    text_similarity: float | None  # same language only
+    evidence_similarity: float
+    shared_numbers: frozenset[int]
+    shared_places: frozenset[str]
+    shared_concepts: frozenset[str]
+    repeat_cue: bool  # a announces a new occurrence and b does not, later than novelty_gap
+    layer: Layer  # "new" when the pair would not join
+    reason: str
+
+    @property
+    def joined(self) -> bool:
+        return self.layer != "new"
+
+    def __str__(self) -> str:
+        def names(values: Iterable[object]) -> str:
+            return ", ".join(str(v) for v in sorted(values, key=str)) or "-"
+
+        lines = [
+            f"A {self.a_id} / B {self.b_id}: {'JOIN (' + self.layer + ')' if self.joined else 'SEPARATE'}: {self.reason}",
+            f"  copy:      MinHash Jaccard {self.copy_similarity:.2f}" + ("; same canonical URL" if self.same_url else ""),
+            f"  outlet:    {'same' if self.same_outlet else 'different'}; language: {'same' if self.same_language else 'different'}",
+            f"  apart:     {self.hours_apart:.1f} h",
+            f"  entities:  shared {names(self.shared_entities)}; only A {names(self.only_a_entities)};"
+            f" only B {names(self.only_b_entities)}",
+        ]
+        if self.text_similarity is not None:
+            lines.append(f"  text:      TF-IDF cosine of title + lead {self.text_similarity:.2f}")
+        lines.append(
+            f"  evidence:  {self.evidence_similarity:.2f} (numbers {names(self.shared_numbers)};"
+            f" places {names(self.shared_places)}; kinds {names(self.shared_concepts)})"
+        )
+        if self.repeat_cue:
+            lines.append("  cue:       A's title announces a new occurrence")
+        return "\n".join(lines)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _language(code: str) -> str:
+    return (code or "und").split("-")[0].split("_")[0].lower()
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g} h"
+
+
+class StoryAssigner:
+    """Assigns articles to stories one at a time. Not thread-safe: one writer."""
+
+    def __init__(self, settings: StorySettings | None = None, evidence_finder: EvidenceFinder | None = None):
+        self.settings = settings or StorySettings()
+        self._finder = evidence_finder or EvidenceFinder()
+        self._sketcher = TextSketcher(self.settings.minhash_permutations, self.settings.shingle_words)
+        self._stories: dict[str, _Story] = {}
+        self._members: dict[str, _Member] = {}
+        self._by_url: dict[str, str] = {}  # canonical URL -> member id
+        self._lsh = MinHashLSH(threshold=self.settings.copy_threshold, num_perm=self.settings.minhash_permutations)
+        self._text_frequencies = DocumentFrequencies()
+        self._evidence_frequencies: Counter[str] = Counter()
+        self._high_water: datetime | None = None
+
+    # ------------------------------------------------------------------ public
+
+    def assign(self, article: Article) -> Assignment:
+        """Put the article into an open story, or open a new one; return the decision."""
+        member = self._sketch(article)
+        if member.id in self._members:
+            story = self._stories[self._members[member.id].story_id]
+            return Assignment(member.id, story.id, "copy", member.id, 1.0, frozenset(), "already assigned")
+        self._advance_clock(member.published)
+        copies = self._copy_candidates(member)
+        best: tuple[float, _Story, PairCheck] | None = None
+        for story in self._open_stories_for(member):
+            decision = self._best_pair(member, story, copies)
+            if decision is None:
+                continue
+            strength, check = decision
+            if best is None or strength > best[0]:
+                best = (strength, story, check)
+        if best is None:
+            story = _Story(member.id)
+            self._stories[story.id] = story
+            self._add(member, story)
+            return Assignment(member.id, story.id, "new", None, 0.0, member.entities, "no open story matches")
+        _, story, check = best
+        new_entities = member.entities - story.entities
+        self._add(member, story)
+        score = {
+            "copy": check.copy_similarity,
+            "same-language": check.text_similarity or 0.0,
+            "cross-language": check.evidence_similarity,
+        }.get(check.layer, 0.0)
+        return Assignment(member.id, story.id, check.layer, check.b_id, score, new_entities, check.reason)
+
+    def restore(self, article: Article, story_id: str) -> None:
+        """Remember an article already assigned to `story_id` (rebuilding state from storage)."""
+        member = self._sketch(article)
+        if member.id in self._members:
+            return
+        self._advance_clock(member.published)
+        story = self._stories.get(story_id)
+        if story is None:
+            story = self._stories[story_id] = _Story(story_id)
+        self._add(member, story)
+
+    def explain(self, a: Article, b: Article) -> PairCheck:
+        """Why `a` would or would not join a story holding `b` (pair rules, current frequencies)."""
+        return self._check_pair(self._sketch(a), self._sketch(b))
+
+    def stories(self) -> list[StoryView]:
+        """The open stories, oldest first."""
+        return sorted((s.view() for s in self._stories.values()), key=lambda v: v.first_published)
+
+    def story_of(self, article_id: str) -> str | None:
+        member = self._members.get(article_id)
+        return member.story_id if member else None
+
+    # --------------------------------------------------------------- deciding
+
+    def _open_stories_for(self, member: _Member) -> Iterator[_Story]:
+        join_window = self.settings.join_window
+        max_age = self.settings.max_story_age
+        for story in list(self._stories.values()):
+            if (member.published - story.last).total_seconds() > join_window:
+                continue
+            if (member.published - story.first).total_seconds() > max_age:
+                continue
+            yield story
+
+    def _best_pair(self, member: _Member, story: _Story, copies: list[_Member]) -> tuple[float, PairCheck] | None:
+        """The strongest reason for `member` to join `story`, as (strength, check); None if none."""
+        recent = sorted(story.members, key=lambda m: m.published)[-self.settings.max_compared_per_story :]
+        # Copies first: candidates from the URL map and the LSH index, any story member.
+        for other in (c for c in copies if c.story_id == story.id):
+            check = self._check_pair(member, other)
+            if check.layer == "copy":
+                return 10.0 + check.copy_similarity, check
+        # Not a copy: the outlet must be new to the story ...
+        if any(m.outlet == member.outlet for m in story.members):
+            return None
+        # ... and a new occurrence does not join an older story about an earlier one.
+        if member.announces_repeat and not any(m.announces_repeat for m in story.members):
+            if (member.published - story.first).total_seconds() >= self.settings.novelty_gap:
+                return None
+        best: tuple[float, PairCheck] | None = None
+        for other in reversed(recent):
+            check = self._check_pair(member, other)
+            if not check.joined:
+                continue
+            if check.layer == "same-language":
+                strength = (check.text_similarity or 0.0) / self.settings.same_language_threshold
+            else:
+                strength = check.evidence_similarity / self.settings.cross_language_threshold
+            if best is None or strength > best[0]:
+                best = (strength, check)
+        return best
+
+    def _check_pair(self, a: _Member, b: _Member) -> PairCheck:
+        settings = self.settings
+        copy_similarity = minhash_jaccard(a.minhash, b.minhash)
+        same_url = a.url_key is not None and a.url_key == b.url_key
+        same_language = a.lang == b.lang
+        apart = abs((a.published - b.published).total_seconds())
+        text_similarity = cosine(a.vector, b.vector, self._text_frequencies) if same_language else None
+        evidence_similarity = weighted_cosine(self._evidence_weights(a), self._evidence_weights(b))
+        repeat_cue = (
+            a.announces_repeat
+            and not b.announces_repeat
+            and (a.published - b.published).total_seconds() >= settings.novelty_gap
+        )
+        shared = a.entities & b.entities
+
+        layer: Layer = "new"
+        if same_url:
+            layer, reason = "copy", "same canonical URL"
+        elif copy_similarity >= settings.copy_threshold:
+            layer, reason = "copy", f"copy: shingle overlap {copy_similarity:.2f} >= {settings.copy_threshold:g}"
+        elif a.outlet == b.outlet:
+            reason = "same outlet and not a copy"
+        elif apart > settings.join_window:
+            reason = f"published {apart / 3600:.1f} h apart, more than the join window of {_hours(settings.join_window)}"
+        elif not shared:
+            reason = "no tracked entity in common"
+        elif repeat_cue:
+            reason = "A's title announces a new occurrence, B's does not"
+        elif same_language:
+            assert text_similarity is not None
+            if text_similarity >= settings.same_language_threshold:
+                layer = "same-language"
+                reason = f"same language, title + lead similarity {text_similarity:.2f} >= {settings.same_language_threshold:g}"
+            else:
+                reason = f"same language, title + lead similarity {text_similarity:.2f} < {settings.same_language_threshold:g}"
+        elif apart > settings.cross_language_window:
+            reason = (
+                f"other language, {apart / 3600:.1f} h apart, more than the cross-language window"
+                f" of {_hours(settings.cross_language_window)}"
+            )
+        elif evidence_similarity >= settings.cross_language_threshold:
+            layer = "cross-language"
+            reason = f"other language, shared evidence {evidence_similarity:.2f} >= {settings.cross_language_threshold:g}"
+        else:
+            reason = f"other language, shared evidence {evidence_similarity:.2f} < {settings.cross_language_threshold:g}"
+        return PairCheck(
+            a_id=a.id,
+            b_id=b.id,
+            copy_similarity=copy_similarity,
+            same_url=same_url,
+            same_outlet=a.outlet == b.outlet,
+            same_language=same_language,
+            hours_apart=apart / 3600,
+            shared_entities=shared,
+            only_a_entities=a.entities - b.entities,
+            only_b_entities=b.entities - a.entities,
+            text_similarity=text_similarity,
+            evidence_similarity=evidence_similarity,
+            shared_numbers=a.evidence.numbers & b.evidence.numbers,
+            shared_places=a.evidence.places & b.evidence.places,
+            shared_concepts=(a.evidence.concepts & b.evidence.concepts) - {"repeat"},
+            repeat_cue=repeat_cue,
+            layer=layer,
+            reason=reason,
+        )
+
+    def _evidence_weights(self, member: _Member) -> dict[str, float]:
+        weights = self.settings.evidence_weights
+        documents = max(len(self._members), 1)
+        out: dict[str, float] = {}
+        for kind, key in member.evidence_keys():
+            idf = math.log((1.0 + documents) / (1.0 + self._evidence_frequencies.get(key, 0))) + 1.0
+            out[key] = getattr(weights, kind) * idf
+        return out
+
+    def _signature(self, member: _Member) -> MinHash:
+        return MinHash(num_perm=self.settings.minhash_permutations, hashvalues=member.minhash, scheme=MINHASH_SCHEME)
+
+    def _copy_candidates(self, member: _Member) -> list[_Member]:
+        """Remembered articles that may be copies of `member` (same URL, or found by LSH)."""
+        found: list[str] = []
+        if member.url_key and member.url_key in self._by_url:
+            found.append(self._by_url[member.url_key])
+        if self._members:
+            found.extend(k for k in self._lsh.query(self._signature(member)) if k not in found)
+        return [self._members[k] for k in found]
+
+    # ------------------------------------------------------------------ state
+
+    def _sketch(self, article: Article) -> _Member:
+        title = article.title or ""
+        text = article.text or ""
+        lead = text[: self.settings.lead_chars]
+        lang = _language(article.lang)
+        evidence = self._finder.find(title, lead, lang)
+        if article.numbers is not None or article.places is not None:
+            evidence = Evidence(
+                numbers=article.numbers if article.numbers is not None else evidence.numbers,
+                places=article.places if article.places is not None else evidence.places,
+                concepts=evidence.concepts,
+                title_concepts=evidence.title_concepts,
+            )
+        folded_title = fold(title)
+        return _Member(
+            id=str(article.id),
+            outlet=article.outlet,
+            lang=lang,
+            published=_utc(article.published),
+            url_key=canonical_url(article.url) if article.url else None,
+            entities=frozenset(article.entities),
+            evidence=evidence,
+            minhash=self._sketcher.minhash(f"{folded_title} {fold(text)}".split()),
+            # The title counts twice: it states the news; the lead retells it.
+            vector=self._sketcher.vector(f"{folded_title} {folded_title} {fold(lead)}"),
+        )
+
+    def _add(self, member: _Member, story: _Story) -> None:
+        member.story_id = story.id
+        story.members.append(member)
+        self._members[member.id] = member
+        if member.url_key:
+            self._by_url.setdefault(member.url_key, member.id)
+        self._lsh.insert(member.id, self._signature(member))
+        self._text_frequencies.add(member.vector)
+        self._evidence_frequencies.update(key for _, key in member.evidence_keys())
+
+    def _advance_clock(self, published: datetime) -> None:
+        """Move the high-water mark of published times and forget stories closed by it."""
+        if self._high_water is not None and published <= self._high_water:
+            return
+        self._high_water = published
+        for story in list(self._stories.values()):
+            idle = (published - story.last).total_seconds()
+            age = (published - story.first).total_seconds()
+            if idle > self.settings.join_window or age > self.settings.max_story_age:
+                self._forget(story)
+
+    def _forget(self, story: _Story) -> None:
+        del self._stories[story.id]
+        for member in story.members:
+            del self._members[member.id]
+            if member.url_key and self._by_url.get(member.url_key) == member.id:
+                del self._by_url[member.url_key]
+            self._lsh.remove(member.id)
+            self._text_frequencies.remove(member.vector)
+            self._evidence_frequencies.subtract(key for _, key in member.evidence_keys())
+        self._evidence_frequencies = +self._evidence_frequencies  # drop zero counts
+
+    # ------------------------------------------------------------- snapshots
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state as JSON-compatible values (sketches, not article text)."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "settings": self.settings.model_dump(mode="json"),
+            "high_water": self._high_water.isoformat() if self._high_water else None,
+            "stories": [
+                {"id": story.id, "articles": [_member_to_json(m) for m in story.members]}
+                for story in self._stories.values()
+            ],
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any], evidence_finder: EvidenceFinder | None = None) -> StoryAssigner:
+        """An assigner with the state of `snapshot()`; raises ValueError on a snapshot it cannot read."""
+        if not isinstance(data, dict) or data.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"not a story snapshot of version {SNAPSHOT_VERSION}")
+        assigner = cls(StorySettings.model_validate(data["settings"]), evidence_finder)
+        for story_data in data["stories"]:
+            story = assigner._stories[story_data["id"]] = _Story(story_data["id"])
+            for item in story_data["articles"]:
+                assigner._add(_member_from_json(item), story)
+        if data.get("high_water"):
+            assigner._high_water = datetime.fromisoformat(data["high_water"])
+        return assigner
+
+
+def _encode(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _decode(text: str, dtype: type) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype).copy()
+
+
+def _member_to_json(member: _Member) -> dict[str, Any]:
+    return {
+        "id": member.id,
+        "outlet": member.outlet,
+        "lang": member.lang,
+        "published": member.published.isoformat(),
+        "url_key": member.url_key,
+        "entities": sorted(member.entities),
+        "numbers": sorted(member.evidence.numbers),
+        "places": sorted(member.evidence.places),
+        "concepts": sorted(member.evidence.concepts),
+        "title_concepts": sorted(member.evidence.title_concepts),
+        "minhash": _encode(member.minhash.astype(np.uint32)),
+        "ngrams": _encode(member.vector.indices),
+        "weights": _encode(member.vector.values),
+    }
+
+
+def _member_from_json(item: dict[str, Any]) -> _Member:
+    return _Member(
+        id=item["id"],
+        outlet=item["outlet"],
+        lang=item["lang"],
+        published=datetime.fromisoformat(item["published"]),
+        url_key=item["url_key"],
+        entities=frozenset(item["entities"]),
+        evidence=Evidence(
+            numbers=frozenset(item["numbers"]),
+            places=frozenset(item["places"]),
+            concepts=frozenset(item["concepts"]),
+            title_concepts=frozenset(item["title_concepts"]),
+        ),
+        minhash=_decode(item["minhash"], np.uint32),
+        vector=SparseVector(_decode(item["ngrams"], np.int32), _decode(item["weights"], np.float32)),
+    )

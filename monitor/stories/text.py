@@ -1,0 +1,124 @@
+"""Text sketches: MinHash of word shingles (copies) and hashed character n-grams (retellings).
+
+* Copies: a reprint or a wire story on another site shares most of its word
+  3-shingles with the original; MinHash (datasketch) estimates that Jaccard
+  overlap from a fixed-size signature, and LSH finds candidates without
+  comparing against every open article.
+* Retellings in one language: title and lead as a bag of character 3-5-grams
+  within words (scikit-learn's HashingVectorizer, stateless, so nothing has to
+  be fitted), weighted by TF-IDF with document frequencies counted over the
+  articles of the open stories. Character n-grams inside words match Arabic
+  words with and without their glued-on article or preposition (الصواريخ,
+  بالصواريخ) and English plurals, which whole words would miss.
+
+Texts arrive folded (`monitor.match.normalise.fold`): case, accents and Arabic
+letter forms already unified.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from datasketch import MinHash
+from sklearn.feature_extraction.text import HashingVectorizer
+
+N_FEATURES = 2**20
+# Named explicitly: signatures are stored in snapshots, and only signatures of one
+# scheme can be compared (datasketch 2 changed its default).
+MINHASH_SCHEME = "affine32"
+
+
+class SparseVector:
+    """Sorted feature indices and their sublinear term frequencies (1 + log tf)."""
+
+    __slots__ = ("indices", "values")
+
+    def __init__(self, indices: np.ndarray, values: np.ndarray):
+        self.indices = indices.astype(np.int32, copy=False)
+        self.values = values.astype(np.float32, copy=False)
+
+
+class TextSketcher:
+    """Builds MinHash signatures and n-gram vectors. Stateless, built once."""
+
+    def __init__(self, num_perm: int, shingle_words: int):
+        self.num_perm = num_perm
+        self.shingle_words = shingle_words
+        self._vectorizer = HashingVectorizer(
+            analyzer="char_wb",
+            ngram_range=(3, 5),
+            n_features=N_FEATURES,
+            alternate_sign=False,
+            norm=None,
+            lowercase=False,  # already folded
+            dtype=np.float32,
+        )
+
+    def minhash(self, folded_words: list[str]) -> np.ndarray:
+        """MinHash signature (num_perm uint32 values) of the text's word shingles."""
+        k = self.shingle_words
+        if len(folded_words) < k:
+            shingles = {" ".join(folded_words)}
+        else:
+            shingles = {" ".join(folded_words[i : i + k]) for i in range(len(folded_words) - k + 1)}
+        signature = MinHash(num_perm=self.num_perm, seed=1, scheme=MINHASH_SCHEME)
+        signature.update_batch([s.encode("utf-8") for s in shingles])
+        return signature.hashvalues
+
+    def vector(self, folded: str) -> SparseVector:
+        row = self._vectorizer.transform([folded])
+        row.sum_duplicates()
+        order = np.argsort(row.indices)
+        return SparseVector(row.indices[order], 1.0 + np.log(row.data[order]))
+
+
+def minhash_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Estimated Jaccard overlap of the shingle sets behind two signatures."""
+    return float(np.count_nonzero(a == b)) / len(a)
+
+
+class DocumentFrequencies:
+    """In how many remembered articles each hashed n-gram occurs; gives IDF weights.
+
+    Counted over the articles of the open stories only, so it follows the news
+    of the last days and is rebuilt from the same articles after a restart.
+    """
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(N_FEATURES, dtype=np.int32)
+        self.documents = 0
+
+    def add(self, vector: SparseVector) -> None:
+        self.counts[vector.indices] += 1
+        self.documents += 1
+
+    def remove(self, vector: SparseVector) -> None:
+        self.counts[vector.indices] -= 1
+        self.documents -= 1
+
+    def idf(self, indices: np.ndarray) -> np.ndarray:
+        # scikit-learn's smooth IDF: log((1 + n) / (1 + df)) + 1
+        return np.log((1.0 + self.documents) / (1.0 + self.counts[indices])) + 1.0
+
+
+def cosine(a: SparseVector, b: SparseVector, frequencies: DocumentFrequencies) -> float:
+    """TF-IDF cosine of two vectors under the current document frequencies."""
+    if not len(a.indices) or not len(b.indices):
+        return 0.0
+    common, in_a, in_b = np.intersect1d(a.indices, b.indices, assume_unique=True, return_indices=True)
+    if not len(common):
+        return 0.0
+    idf_common = frequencies.idf(common)
+    dot = float(np.sum(a.values[in_a] * b.values[in_b] * idf_common * idf_common))
+    norm_a = float(np.linalg.norm(a.values * frequencies.idf(a.indices)))
+    norm_b = float(np.linalg.norm(b.values * frequencies.idf(b.indices)))
+    return dot / (norm_a * norm_b) if norm_a and norm_b else 0.0
+
+
+def weighted_cosine(a: dict[str, float], b: dict[str, float]) -> float:
+    """Cosine of two small weighted feature sets (language-independent evidence)."""
+    dot = sum(weight * b[key] for key, weight in a.items() if key in b)
+    if not dot:
+        return 0.0
+    return dot / (math.sqrt(sum(w * w for w in a.values())) * math.sqrt(sum(w * w for w in b.values())))
