@@ -58,6 +58,12 @@ Layer = Literal["copy", "same-language", "cross-language", "new"]
 
 SNAPSHOT_VERSION = 1
 
+# Kinds of report that are news of their own when a title announces them: a
+# second attack, the accused group's denial, a claim of responsibility. Such
+# an article does not join, by retelling, an older story none of whose titles
+# announce the same.
+DEVELOPMENT_CUES = frozenset({"repeat", "denial", "claim"})
+
 
 @dataclass(frozen=True)
 class Article:
@@ -139,8 +145,9 @@ class _Member:
                 yield "concepts", f"c:{concept}"
 
     @property
-    def announces_repeat(self) -> bool:
-        return "repeat" in self.evidence.title_concepts
+    def cues(self) -> frozenset[str]:
+        """Development cues in the title: a repeat occurrence, a denial, a claim."""
+        return self.evidence.title_concepts & DEVELOPMENT_CUES
 
 
 @dataclass
@@ -198,7 +205,7 @@ class PairCheck:
     shared_numbers: frozenset[int]
     shared_places: frozenset[str]
     shared_concepts: frozenset[str]
-    repeat_cue: bool  # a announces a new occurrence and b does not, later than novelty_gap
+    new_cues: frozenset[str]  # development cues in a's title but not b's (a later than novelty_gap)
     layer: Layer  # "new" when the pair would not join
     reason: str
 
@@ -224,8 +231,8 @@ class PairCheck:
             f"  evidence:  {self.evidence_similarity:.2f} (numbers {names(self.shared_numbers)};"
             f" places {names(self.shared_places)}; kinds {names(self.shared_concepts)})"
         )
-        if self.repeat_cue:
-            lines.append("  cue:       A's title announces a new occurrence")
+        if self.new_cues:
+            lines.append(f"  cue:       A's title announces {names(self.new_cues)}, B's does not")
         return "\n".join(lines)
 
 
@@ -332,13 +339,9 @@ class StoryAssigner:
             check = self._check_pair(member, other)
             if check.layer == "copy":
                 return 10.0 + check.copy_similarity, check
-        # Not a copy: the outlet must be new to the story ...
-        if any(m.outlet == member.outlet for m in story.members):
+        # Not a copy: a new development does not join an older story about something else.
+        if self._new_development(member, story):
             return None
-        # ... and a new occurrence does not join an older story about an earlier one.
-        if member.announces_repeat and not any(m.announces_repeat for m in story.members):
-            if (member.published - story.first).total_seconds() >= self.settings.novelty_gap:
-                return None
         best: tuple[float, PairCheck] | None = None
         for other in reversed(recent):
             check = self._check_pair(member, other)
@@ -352,6 +355,12 @@ class StoryAssigner:
                 best = (strength, check)
         return best
 
+    def _new_development(self, member: _Member, story: _Story) -> bool:
+        if (member.published - story.first).total_seconds() < self.settings.novelty_gap:
+            return False
+        story_cues = frozenset().union(*(m.cues for m in story.members))
+        return bool(member.cues - story_cues)
+
     def _check_pair(self, a: _Member, b: _Member) -> PairCheck:
         settings = self.settings
         copy_similarity = minhash_jaccard(a.minhash, b.minhash)
@@ -360,11 +369,7 @@ class StoryAssigner:
         apart = abs((a.published - b.published).total_seconds())
         text_similarity = cosine(a.vector, b.vector, self._text_frequencies) if same_language else None
         evidence_similarity = weighted_cosine(self._evidence_weights(a), self._evidence_weights(b))
-        repeat_cue = (
-            a.announces_repeat
-            and not b.announces_repeat
-            and (a.published - b.published).total_seconds() >= settings.novelty_gap
-        )
+        new_cues = a.cues - b.cues if (a.published - b.published).total_seconds() >= settings.novelty_gap else frozenset()
         shared = a.entities & b.entities
 
         layer: Layer = "new"
@@ -378,8 +383,8 @@ class StoryAssigner:
             reason = f"published {apart / 3600:.1f} h apart, more than the join window of {_hours(settings.join_window)}"
         elif not shared:
             reason = "no tracked entity in common"
-        elif repeat_cue:
-            reason = "A's title announces a new occurrence, B's does not"
+        elif new_cues:
+            reason = f"A's title announces a new development ({', '.join(sorted(new_cues))}), B's does not"
         elif same_language:
             assert text_similarity is not None
             if text_similarity >= settings.same_language_threshold:
@@ -413,7 +418,7 @@ class StoryAssigner:
             shared_numbers=a.evidence.numbers & b.evidence.numbers,
             shared_places=a.evidence.places & b.evidence.places,
             shared_concepts=(a.evidence.concepts & b.evidence.concepts) - {"repeat"},
-            repeat_cue=repeat_cue,
+            new_cues=new_cues,
             layer=layer,
             reason=reason,
         )

@@ -13,6 +13,9 @@ the events and places this monitor deals with, not from the evaluation set:
 
 Notation: a word ending in "*" matches any word that starts with it ("rocket*"
 = rocket, rockets, rocketed); other entries match whole words or whole phrases.
+Stems are compared after folding, which drops accents, so a stem must not be
+the start of a common word of another language ("tué*" would match "Tuesday":
+French forms are listed whole).
 Entries are folded like the text (case, accents, Arabic letter forms), and
 Arabic-script entries also match with a proclitic glued on (و، ب، ل، ...).
 
@@ -58,7 +61,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "killed": (
         "kill*", "dead", "death*", "died", "dies", "fatalit*", "toll",
         "مقتل", "قتل*", "قتلي", "مصرع", "حصيله", "وفاه", "توفي", "لقي حتفه", "لقوا حتفهم", "سقوط قتلي", "استشهاد", "شهداء",
-        "tué*", "tue", "tues", "mort", "morts", "décès", "bilan", "péri*",
+        "tué", "tués", "tuée", "tuées", "tue", "tuent", "mort", "morts", "décès", "bilan", "péri", "périssent",
         "getötet*", "tot", "tote", "toten", "starb*", "ums leben", "todesopfer*",
         "öldü*", "hayatını kaybet*", "ölü*",
         "muert*", "fallec*",
@@ -74,7 +77,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "denial": (
         "deny", "denies", "denied", "denial*", "rejects responsibility", "not responsible", "no role",
         "نفي*", "نفت", "تنفي", "ينفي", "نفيه", "تنصل*", "لا علاقه",
-        "dément*", "dement*", "démenti*", "nient", "rejette toute responsabilité",
+        "dément", "démentent", "démenti", "démentit", "démentie", "démentir", "nient", "rejette toute responsabilité",
         "bestreit*", "bestritt*", "dementier*", "weist jede verantwortung",
         "yalanla*", "reddett*", "sorumluluğu reddet*",
         "niega*", "desmient*",
@@ -89,7 +92,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "handover": (
         "hand over", "hands over", "handed over", "handing over", "handover*", "hand-over*", "turned over",
-        "turns over", "transfer*",
+        "turns over", "transfer*", "take control", "takes control", "took control", "taking control", "takes over",
+        "took over", "taking over",
         "تسليم", "تسلم*", "يسلم", "سلم", "سلمت", "تسلمت", "استلام", "استلم*",
         "remet", "remis", "remise", "rétrocède*", "rétrocession*", "transfert*", "transfère*", "cède", "cédé*",
         "übergab*", "übergeb*", "übergabe*", "übergibt", "übertrag*",

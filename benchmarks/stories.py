@@ -1,0 +1,204 @@
+"""Story grouping benchmark: quality on the labelled set, and cost per article.
+
+    python benchmarks/stories.py [--sweep] [--errors] [--rounds 3]
+
+Quality: the articles of tests/data/stories/stories.jsonl that the matcher
+tagged with at least one tracked entity (only those are stored and alerted in
+production) are assigned one by one in order of publication, as they would
+arrive. Pairwise precision = of the article pairs put in one story, the share
+that report one event; pairwise recall = of the pairs that report one event,
+the share put in one story. Messages = stories (one alert each) vs articles.
+
+Cost: the mean time to assign one article, against the median time trafilatura
+takes to extract one typical news page (../shared/data/news-pages), measured
+in the same run. Goal: assigning costs less than extracting.
+
+--sweep prints precision/recall over a grid of the two similarity thresholds
+(the evidence for the defaults in docs/STORIES.md); --errors lists wrong merges
+and split events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import datetime
+from itertools import combinations
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from monitor.stories import Article, StoryAssigner, StorySettings  # noqa: E402
+
+DATA = REPO / "tests" / "data" / "stories" / "stories.jsonl"
+PAGES = REPO.parent / "shared" / "data" / "news-pages"
+
+
+def load_articles() -> tuple[list[Article], dict[str, str], int]:
+    """(stored articles in arrival order, article id -> event, articles left out for having no entity)."""
+    records = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    stored = [r for r in records if r["entities"]]
+    stored.sort(key=lambda r: (r["published"], r["id"]))
+    articles = [
+        Article(
+            id=r["id"],
+            outlet=r["outlet"],
+            lang=r["lang"],
+            published=datetime.fromisoformat(r["published"].replace("Z", "+00:00")),
+            title=r["title"],
+            text=r["text"],
+            entities=frozenset(r["entities"]),
+            url=r["url"],
+        )
+        for r in stored
+    ]
+    return articles, {r["id"]: r["event"] for r in stored}, len(records) - len(stored)
+
+
+def run(articles: list[Article], settings: StorySettings) -> tuple[dict[str, str], Counter[str]]:
+    assigner = StoryAssigner(settings)
+    story_of: dict[str, str] = {}
+    layers: Counter[str] = Counter()
+    for article in articles:
+        decision = assigner.assign(article)
+        story_of[article.id] = decision.story_id
+        layers[decision.layer] += 1
+    return story_of, layers
+
+
+def pairwise(story_of: dict[str, str], event_of: dict[str, str]) -> tuple[float, float, int, int, int]:
+    """(precision, recall, true pairs, predicted pairs, correct pairs)."""
+    ids = sorted(story_of)
+    predicted = correct = actual = 0
+    for a, b in combinations(ids, 2):
+        same_story = story_of[a] == story_of[b]
+        same_event = event_of[a] == event_of[b]
+        predicted += same_story
+        actual += same_event
+        correct += same_story and same_event
+    precision = correct / predicted if predicted else 1.0
+    recall = correct / actual if actual else 1.0
+    return precision, recall, actual, predicted, correct
+
+
+def errors(story_of: dict[str, str], event_of: dict[str, str], articles: list[Article]) -> None:
+    by_id = {a.id: a for a in articles}
+    stories: dict[str, list[str]] = defaultdict(list)
+    for article_id, story in story_of.items():
+        stories[story].append(article_id)
+    print("\nwrong merges (stories holding more than one event):")
+    for story, members in stories.items():
+        events = Counter(event_of[m] for m in members)
+        if len(events) > 1:
+            print(f"  story {story}: " + ", ".join(f"{e} x{n}" for e, n in events.most_common()))
+            for m in members:
+                print(f"      {m} {event_of[m]:<28} {by_id[m].lang} {by_id[m].outlet[:18]:<18} {by_id[m].title[:70]}")
+    print("\nsplit events (one event in several stories):")
+    events_to_stories: dict[str, Counter[str]] = defaultdict(Counter)
+    for article_id, story in story_of.items():
+        events_to_stories[event_of[article_id]][story] += 1
+    for event, counts in sorted(events_to_stories.items()):
+        if len(counts) > 1:
+            parts = ", ".join(f"{story}:{n}" for story, n in counts.most_common())
+            print(f"  {event:<30} {parts}")
+            for story, _ in counts.most_common()[1:]:
+                for m in stories[story]:
+                    if event_of[m] == event:
+                        print(f"      {m} {by_id[m].lang} {by_id[m].outlet[:18]:<18} {by_id[m].title[:70]}")
+
+
+def assignment_cost(articles: list[Article], settings: StorySettings, rounds: int) -> float:
+    """Mean seconds to assign one article (best of `rounds` passes over the set)."""
+    best = float("inf")
+    for _ in range(rounds):
+        assigner = StoryAssigner(settings)
+        started = time.perf_counter()
+        for article in articles:
+            assigner.assign(article)
+        best = min(best, (time.perf_counter() - started) / len(articles))
+    return best
+
+
+def extraction_cost(rounds: int) -> float | None:
+    """Median seconds trafilatura takes to extract one of the shared real news pages."""
+    if not PAGES.is_dir():
+        return None
+    import trafilatura
+
+    manifest = json.loads((PAGES / "manifest.json").read_text())
+    pages = []
+    for entry in manifest:
+        raw = (PAGES / entry["file"]).read_bytes()
+        pages.append((gzip.decompress(raw) if entry["file"].endswith(".gz") else raw, entry.get("url")))
+    per_page: list[float] = []
+    for html, url in pages:
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.perf_counter()
+            trafilatura.extract(html, url=url, include_comments=False, include_tables=False, favor_precision=True)
+            best = min(best, time.perf_counter() - started)
+        per_page.append(best)
+    return statistics.median(per_page)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sweep", action="store_true", help="precision/recall over a grid of thresholds")
+    parser.add_argument("--errors", action="store_true", help="list wrong merges and split events")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    articles, event_of, left_out = load_articles()
+    settings = StorySettings()
+    events = len(set(event_of.values()))
+    languages = Counter(a.lang for a in articles)
+    print(
+        f"{len(articles)} stored articles ({left_out} more in the set had no tracked entity, so are never stored),"
+        f" {events} events; languages: " + ", ".join(f"{k} {v}" for k, v in languages.most_common())
+    )
+    story_of, layers = run(articles, settings)
+    precision, recall, actual, predicted, correct = pairwise(story_of, event_of)
+    stories = len(set(story_of.values()))
+    print(f"pairwise precision {precision:.3f} ({correct}/{predicted}), recall {recall:.3f} ({correct}/{actual})")
+    print(
+        f"channel messages: {stories} stories for {len(articles)} articles"
+        f" ({100 * (1 - stories / len(articles)):.0f}% fewer; ideal {events}: {100 * (1 - events / len(articles)):.0f}% fewer)"
+    )
+    print("joined by layer: " + ", ".join(f"{k} {v}" for k, v in layers.most_common()))
+
+    if args.errors:
+        errors(story_of, event_of, articles)
+
+    if args.sweep:
+        print("\nsame-language threshold (rows) x cross-language threshold (columns): precision / recall")
+        cross_grid = (0.3, 0.4, 0.5, 0.6, 0.7)
+        print(" " * 8 + "".join(f"{c:>14}" for c in cross_grid))
+        for same in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
+            cells = []
+            for cross in cross_grid:
+                swept = settings.model_copy(update={"same_language_threshold": same, "cross_language_threshold": cross})
+                p, r, *_ = pairwise(run(articles, swept)[0], event_of)
+                cells.append(f"{p:.3f}/{r:.3f}")
+            print(f"{same:>8}" + "".join(f"{c:>14}" for c in cells))
+
+    assign_seconds = assignment_cost(articles, settings, args.rounds)
+    extract_seconds = extraction_cost(args.rounds)
+    print(f"\nassigning one article: {1000 * assign_seconds:.2f} ms (mean over the set, best of {args.rounds} passes)")
+    if extract_seconds is None:
+        print(f"extraction baseline skipped: {PAGES} not found")
+    else:
+        print(
+            f"trafilatura extraction of one typical page (median of the shared news pages): {1000 * extract_seconds:.2f} ms"
+            f" -> assigning costs {assign_seconds / extract_seconds:.2f}x an extraction (goal: < 1)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
