@@ -176,16 +176,22 @@ def main() -> int:
         errors(story_of, event_of, articles)
 
     if args.sweep:
-        print("\nsame-language threshold (rows) x cross-language threshold (columns): precision / recall")
-        cross_grid = (0.3, 0.4, 0.5, 0.6, 0.7)
-        print(" " * 8 + "".join(f"{c:>14}" for c in cross_grid))
-        for same in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
+        print("\nprecision / recall by same_language_threshold (rows) and evidence thresholds (columns: together-at window)")
+        evidence_grid = ((0.2, 0.5), (0.25, 0.5), (0.25, 0.6), (0.3, 0.6), (0.3, 0.7), (0.35, 0.7), (0.4, 0.8))
+        print(" " * 6 + "".join(f"{f'{lo}-{hi}':>14}" for lo, hi in evidence_grid))
+        for same in (0.25, 0.3, 0.35, 0.4, 0.45):
             cells = []
-            for cross in cross_grid:
-                swept = settings.model_copy(update={"same_language_threshold": same, "cross_language_threshold": cross})
+            for low, high in evidence_grid:
+                swept = settings.model_copy(
+                    update={
+                        "same_language_threshold": same,
+                        "evidence_threshold_together": low,
+                        "evidence_threshold_at_window": high,
+                    }
+                )
                 p, r, *_ = pairwise(run(articles, swept)[0], event_of)
                 cells.append(f"{p:.3f}/{r:.3f}")
-            print(f"{same:>8}" + "".join(f"{c:>14}" for c in cells))
+            print(f"{same:>6}" + "".join(f"{c:>14}" for c in cells))
 
     assign_seconds = assignment_cost(articles, settings, args.rounds)
     extract_seconds = extraction_cost(args.rounds)

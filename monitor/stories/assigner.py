@@ -54,15 +54,10 @@ from monitor.stories.text import (
     weighted_cosine,
 )
 
-Layer = Literal["copy", "same-language", "cross-language", "new"]
+Layer = Literal["copy", "same-language", "evidence", "new"]
 
 SNAPSHOT_VERSION = 1
 
-# Kinds of report that are news of their own when a title announces them: a
-# second attack, the accused group's denial, a claim of responsibility. Such
-# an article does not join, by retelling, an older story none of whose titles
-# announce the same.
-DEVELOPMENT_CUES = frozenset({"repeat", "denial", "claim"})
 
 
 @dataclass(frozen=True)
@@ -141,13 +136,8 @@ class _Member:
         for place in self.evidence.places:
             yield "places", f"p:{place}"
         for concept in self.evidence.concepts:
-            if concept != "repeat":
-                yield "concepts", f"c:{concept}"
+            yield "concepts", f"c:{concept}"
 
-    @property
-    def cues(self) -> frozenset[str]:
-        """Development cues in the title: a repeat occurrence, a denial, a claim."""
-        return self.evidence.title_concepts & DEVELOPMENT_CUES
 
 
 @dataclass
@@ -205,7 +195,7 @@ class PairCheck:
     shared_numbers: frozenset[int]
     shared_places: frozenset[str]
     shared_concepts: frozenset[str]
-    new_cues: frozenset[str]  # development cues in a's title but not b's (a later than novelty_gap)
+    new_kinds: frozenset[str]  # kinds of event in a's title that b never mentions (a later than novelty_gap)
     layer: Layer  # "new" when the pair would not join
     reason: str
 
@@ -231,8 +221,8 @@ class PairCheck:
             f"  evidence:  {self.evidence_similarity:.2f} (numbers {names(self.shared_numbers)};"
             f" places {names(self.shared_places)}; kinds {names(self.shared_concepts)})"
         )
-        if self.new_cues:
-            lines.append(f"  cue:       A's title announces {names(self.new_cues)}, B's does not")
+        if self.new_kinds:
+            lines.append(f"  new:       A's title announces {names(self.new_kinds)}, which B does not mention")
         return "\n".join(lines)
 
 
@@ -292,7 +282,7 @@ class StoryAssigner:
         score = {
             "copy": check.copy_similarity,
             "same-language": check.text_similarity or 0.0,
-            "cross-language": check.evidence_similarity,
+            "evidence": check.evidence_similarity,
         }.get(check.layer, 0.0)
         return Assignment(member.id, story.id, check.layer, check.b_id, score, new_entities, check.reason)
 
@@ -350,16 +340,30 @@ class StoryAssigner:
             if check.layer == "same-language":
                 strength = (check.text_similarity or 0.0) / self.settings.same_language_threshold
             else:
-                strength = check.evidence_similarity / self.settings.cross_language_threshold
+                strength = check.evidence_similarity / self.evidence_needed(check.hours_apart * 3600)
             if best is None or strength > best[0]:
                 best = (strength, check)
         return best
 
+    def evidence_needed(self, seconds_apart: float) -> float:
+        """The evidence similarity needed to join two articles this far apart (inf beyond the window)."""
+        settings = self.settings
+        if seconds_apart > settings.evidence_window:
+            return math.inf
+        share = seconds_apart / settings.evidence_window
+        low, high = settings.evidence_threshold_together, settings.evidence_threshold_at_window
+        return low + (high - low) * share
+
     def _new_development(self, member: _Member, story: _Story) -> bool:
+        """Does the title announce a kind of event the story has not mentioned (a denial, airstrikes, a repeat)?
+
+        In a story's first hours reports add facts (casualties after "rockets
+        hit"), so the rule applies only from novelty_gap after its first article.
+        """
         if (member.published - story.first).total_seconds() < self.settings.novelty_gap:
             return False
-        story_cues = frozenset().union(*(m.cues for m in story.members))
-        return bool(member.cues - story_cues)
+        story_kinds = frozenset().union(*(m.evidence.concepts for m in story.members))
+        return bool(member.evidence.title_concepts - story_kinds)
 
     def _check_pair(self, a: _Member, b: _Member) -> PairCheck:
         settings = self.settings
@@ -369,7 +373,11 @@ class StoryAssigner:
         apart = abs((a.published - b.published).total_seconds())
         text_similarity = cosine(a.vector, b.vector, self._text_frequencies) if same_language else None
         evidence_similarity = weighted_cosine(self._evidence_weights(a), self._evidence_weights(b))
-        new_cues = a.cues - b.cues if (a.published - b.published).total_seconds() >= settings.novelty_gap else frozenset()
+        new_kinds = (
+            a.evidence.title_concepts - b.evidence.concepts
+            if (a.published - b.published).total_seconds() >= settings.novelty_gap
+            else frozenset()
+        )
         shared = a.entities & b.entities
 
         layer: Layer = "new"
@@ -383,25 +391,26 @@ class StoryAssigner:
             reason = f"published {apart / 3600:.1f} h apart, more than the join window of {_hours(settings.join_window)}"
         elif not shared:
             reason = "no tracked entity in common"
-        elif new_cues:
-            reason = f"A's title announces a new development ({', '.join(sorted(new_cues))}), B's does not"
-        elif same_language:
-            assert text_similarity is not None
-            if text_similarity >= settings.same_language_threshold:
+        elif new_kinds:
+            reason = f"new development: A's title announces {', '.join(sorted(new_kinds))}, which B does not mention"
+        else:
+            needed = self.evidence_needed(apart)
+            if same_language and text_similarity is not None and text_similarity >= settings.same_language_threshold:
                 layer = "same-language"
                 reason = f"same language, title + lead similarity {text_similarity:.2f} >= {settings.same_language_threshold:g}"
+            elif evidence_similarity >= needed:
+                layer = "evidence"
+                reason = f"shared evidence {evidence_similarity:.2f} >= {needed:.2f} needed at {apart / 3600:.1f} h apart"
+            elif apart > settings.evidence_window:
+                reason = (
+                    f"{'title + lead similarity ' + format(text_similarity, '.2f') + ' too low; ' if same_language else ''}"
+                    f"{apart / 3600:.1f} h apart, beyond the evidence window of {_hours(settings.evidence_window)}"
+                )
             else:
-                reason = f"same language, title + lead similarity {text_similarity:.2f} < {settings.same_language_threshold:g}"
-        elif apart > settings.cross_language_window:
-            reason = (
-                f"other language, {apart / 3600:.1f} h apart, more than the cross-language window"
-                f" of {_hours(settings.cross_language_window)}"
-            )
-        elif evidence_similarity >= settings.cross_language_threshold:
-            layer = "cross-language"
-            reason = f"other language, shared evidence {evidence_similarity:.2f} >= {settings.cross_language_threshold:g}"
-        else:
-            reason = f"other language, shared evidence {evidence_similarity:.2f} < {settings.cross_language_threshold:g}"
+                reason = (
+                    f"{'title + lead similarity ' + format(text_similarity, '.2f') + ' too low; ' if same_language else ''}"
+                    f"shared evidence {evidence_similarity:.2f} < {needed:.2f} needed at {apart / 3600:.1f} h apart"
+                )
         return PairCheck(
             a_id=a.id,
             b_id=b.id,
@@ -417,8 +426,8 @@ class StoryAssigner:
             evidence_similarity=evidence_similarity,
             shared_numbers=a.evidence.numbers & b.evidence.numbers,
             shared_places=a.evidence.places & b.evidence.places,
-            shared_concepts=(a.evidence.concepts & b.evidence.concepts) - {"repeat"},
-            new_cues=new_cues,
+            shared_concepts=a.evidence.concepts & b.evidence.concepts,
+            new_kinds=new_kinds,
             layer=layer,
             reason=reason,
         )

@@ -51,7 +51,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "dron*",
     ),
     "airstrike": (
-        "airstrike*", "air strike*", "air raid*", "strikes on", "retaliatory strike*", "bombed", "bombing*",
+        "airstrike*", "air strike*", "air raid*", "retaliatory strike*", "precision strike*", "u s strike*", "us strike*",
+        "american strike*", "bombed", "bombing*",
         "غاره*", "غارات*", "ضربه جويه", "ضربات جويه", "ضربات*",
         "frappe*", "raid*",
         "luftangriff*", "luftschlag*", "luftschläge*", "vergeltungsschlag*", "bombardier*",

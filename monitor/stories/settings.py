@@ -44,12 +44,17 @@ class StorySettings(BaseModel):
     # from which an article joins a story article of its language.
     same_language_threshold: float = Field(default=0.35, gt=0, le=1)
     lead_chars: int = Field(default=400, ge=0)
-    # Layer 3, across languages: cosine of the weighted language-independent
-    # evidence (entities, numbers, places, kinds of event) from which an article
-    # joins a story article in another language published at most
-    # `cross_language_window` apart.
-    cross_language_threshold: float = Field(default=0.5, gt=0, le=1)
-    cross_language_window: Duration = 12 * HOUR
+    # Layer 3, language-independent evidence (the across-languages layer; it
+    # also joins same-language reports whose wording differs): the weighted
+    # cosine of entities, numbers, places and kinds of event needed to join a
+    # story article published `dt` apart rises linearly from
+    # evidence_threshold_together (dt = 0) to evidence_threshold_at_window
+    # (dt = evidence_window); articles further apart never join this way.
+    # Two reports of one tracked site within the hour are nearly always one
+    # event; half a day apart they need to agree on much more.
+    evidence_threshold_together: float = Field(default=0.25, gt=0, le=1)
+    evidence_threshold_at_window: float = Field(default=0.6, gt=0, le=1)
+    evidence_window: Duration = 12 * HOUR
     evidence_weights: EvidenceWeights = EvidenceWeights()
     # A title that announces a new occurrence ("a second attack", "erneut",
     # "هجوم جديد") does not join a story begun this long before it, unless
@@ -63,4 +68,6 @@ class StorySettings(BaseModel):
     def _windows_fit(self) -> StorySettings:
         if self.join_window > self.max_story_age:
             raise ValueError("join_window must not be longer than max_story_age")
+        if self.evidence_threshold_together > self.evidence_threshold_at_window:
+            raise ValueError("evidence_threshold_together must not be above evidence_threshold_at_window")
         return self
