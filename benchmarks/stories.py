@@ -54,6 +54,7 @@ def load_articles() -> tuple[list[Article], dict[str, str], int]:
             title=r["title"],
             text=r["text"],
             entities=frozenset(r["entities"]),
+            title_entities=frozenset(r["title_entities"]),
             url=r["url"],
         )
         for r in stored

@@ -80,6 +80,7 @@ class Article:
     url: str | None = None
     numbers: frozenset[int] | None = None
     places: frozenset[str] | None = None
+    title_entities: frozenset[str] | None = None  # those of `entities` mentioned in the title, if known
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class _Member:
     published: datetime
     url_key: str | None
     entities: frozenset[str]
+    title_entities: frozenset[str]
     evidence: Evidence
     minhash: np.ndarray
     vector: SparseVector
@@ -196,6 +198,7 @@ class PairCheck:
     shared_places: frozenset[str]
     shared_concepts: frozenset[str]
     new_kinds: frozenset[str]  # kinds of event in a's title that b never mentions (a later than novelty_gap)
+    new_title_entities: frozenset[str]  # tracked entities in a's title that b never mentions (idem)
     layer: Layer  # "new" when the pair would not join
     reason: str
 
@@ -221,8 +224,11 @@ class PairCheck:
             f"  evidence:  {self.evidence_similarity:.2f} (numbers {names(self.shared_numbers)};"
             f" places {names(self.shared_places)}; kinds {names(self.shared_concepts)})"
         )
-        if self.new_kinds:
-            lines.append(f"  new:       A's title announces {names(self.new_kinds)}, which B does not mention")
+        if self.new_kinds or self.new_title_entities:
+            lines.append(
+                f"  new:       A's title announces {names(self.new_kinds | self.new_title_entities)},"
+                " which B does not mention"
+            )
         return "\n".join(lines)
 
 
@@ -363,7 +369,7 @@ class StoryAssigner:
         if (member.published - story.first).total_seconds() < self.settings.novelty_gap:
             return False
         story_kinds = frozenset().union(*(m.evidence.concepts for m in story.members))
-        return bool(member.evidence.title_concepts - story_kinds)
+        return bool(member.evidence.title_concepts - story_kinds) or bool(member.title_entities - story.entities)
 
     def _check_pair(self, a: _Member, b: _Member) -> PairCheck:
         settings = self.settings
@@ -373,11 +379,9 @@ class StoryAssigner:
         apart = abs((a.published - b.published).total_seconds())
         text_similarity = cosine(a.vector, b.vector, self._text_frequencies) if same_language else None
         evidence_similarity = weighted_cosine(self._evidence_weights(a), self._evidence_weights(b))
-        new_kinds = (
-            a.evidence.title_concepts - b.evidence.concepts
-            if (a.published - b.published).total_seconds() >= settings.novelty_gap
-            else frozenset()
-        )
+        later = (a.published - b.published).total_seconds() >= settings.novelty_gap
+        new_kinds = a.evidence.title_concepts - b.evidence.concepts if later else frozenset()
+        new_entities = a.title_entities - b.entities if later else frozenset()
         shared = a.entities & b.entities
 
         layer: Layer = "new"
@@ -393,6 +397,8 @@ class StoryAssigner:
             reason = "no tracked entity in common"
         elif new_kinds:
             reason = f"new development: A's title announces {', '.join(sorted(new_kinds))}, which B does not mention"
+        elif new_entities:
+            reason = f"new development: A's title names {', '.join(sorted(new_entities))}, which B does not mention"
         else:
             needed = self.evidence_needed(apart)
             if same_language and text_similarity is not None and text_similarity >= settings.same_language_threshold:
@@ -428,6 +434,7 @@ class StoryAssigner:
             shared_places=a.evidence.places & b.evidence.places,
             shared_concepts=a.evidence.concepts & b.evidence.concepts,
             new_kinds=new_kinds,
+            new_title_entities=new_entities,
             layer=layer,
             reason=reason,
         )
@@ -476,6 +483,7 @@ class StoryAssigner:
             published=_utc(article.published),
             url_key=canonical_url(article.url) if article.url else None,
             entities=frozenset(article.entities),
+            title_entities=frozenset(article.title_entities or ()) & frozenset(article.entities),
             evidence=evidence,
             minhash=self._sketcher.minhash(f"{folded_title} {fold(text)}".split()),
             # The title counts twice: it states the news; the lead retells it.
@@ -559,6 +567,7 @@ def _member_to_json(member: _Member) -> dict[str, Any]:
         "published": member.published.isoformat(),
         "url_key": member.url_key,
         "entities": sorted(member.entities),
+        "title_entities": sorted(member.title_entities),
         "numbers": sorted(member.evidence.numbers),
         "places": sorted(member.evidence.places),
         "concepts": sorted(member.evidence.concepts),
@@ -577,6 +586,7 @@ def _member_from_json(item: dict[str, Any]) -> _Member:
         published=datetime.fromisoformat(item["published"]),
         url_key=item["url_key"],
         entities=frozenset(item["entities"]),
+        title_entities=frozenset(item["title_entities"]),
         evidence=Evidence(
             numbers=frozenset(item["numbers"]),
             places=frozenset(item["places"]),

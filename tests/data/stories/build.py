@@ -10,7 +10,8 @@ Iraq and Syria (see README.md). This script only:
   line, a headline prefix) or the same page under a tracking-parameter URL;
 * gives each article an id (in order of publication), a URL and its event label;
 * fills `entities` by running the project's real matcher over title + text,
-  as the pipeline does in production.
+  as the pipeline does in production, and `title_entities` with those of them
+  mentioned in the title.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def main() -> int:
     with out.open("w", encoding="utf-8") as handle:
         for n, a in enumerate(articles, 1):
             found = matcher.match(f"{a.title}\n\n{a.text}")
+            in_title = {m.entity_id for m in found if any(x.start < len(a.title) for x in m.mentions)}
             record = {
                 "id": f"a{n:03d}",
                 "event": a.event,
@@ -147,6 +149,7 @@ def main() -> int:
                 "title": a.title,
                 "text": a.text,
                 "entities": sorted({m.entity_id for m in found}),
+                "title_entities": sorted(in_title),
                 "kind": a.kind,
             }
             if a.copy_of:
