@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import datetime
 from itertools import combinations
 from pathlib import Path
@@ -126,6 +127,13 @@ def assignment_cost(articles: list[Article], settings: StorySettings, rounds: in
     return best
 
 
+def crowded_day(articles: list[Article]) -> list[Article]:
+    """The same articles, in the same order, squeezed into 24 hours: the worst case for open state."""
+    start = articles[0].published
+    span = (articles[-1].published - start).total_seconds() or 1.0
+    return [replace(a, published=start + (a.published - start) * (86400 / span)) for a in articles]
+
+
 def extraction_cost(rounds: int) -> float | None:
     """Median seconds trafilatura takes to extract one of the shared real news pages."""
     if not PAGES.is_dir():
@@ -152,6 +160,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sweep", action="store_true", help="precision/recall over a grid of thresholds")
     parser.add_argument("--errors", action="store_true", help="list wrong merges and split events")
+    parser.add_argument("--ablations", action="store_true", help="quality with one layer or rule turned off")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
@@ -194,9 +203,29 @@ def main() -> int:
                 cells.append(f"{p:.3f}/{r:.3f}")
             print(f"{same:>6}" + "".join(f"{c:>14}" for c in cells))
 
+    if args.ablations:
+        print("\nwith one part turned off:")
+        variants = {
+            "copies only near-verbatim (copy_threshold 0.95)": {"copy_threshold": 0.95},
+            "no same-language text layer": {"same_language_threshold": 1.0},
+            "no evidence layer": {"evidence_threshold_together": 1.0, "evidence_threshold_at_window": 1.0},
+            "evidence threshold flat at 0.6 (no time slope)": {"evidence_threshold_together": 0.6},
+            "no new-development rule": {"novelty_gap": settings.max_story_age},
+        }
+        for name, update in variants.items():
+            swept = StorySettings.model_validate({**settings.model_dump(), **update})
+            p, r, *_ = pairwise(run(articles, swept)[0], event_of)
+            print(f"  {name:<48} precision {p:.3f} recall {r:.3f}")
+
     assign_seconds = assignment_cost(articles, settings, args.rounds)
+    crowded = crowded_day(articles)
+    crowded_seconds = assignment_cost(crowded, settings, args.rounds)
     extract_seconds = extraction_cost(args.rounds)
     print(f"\nassigning one article: {1000 * assign_seconds:.2f} ms (mean over the set, best of {args.rounds} passes)")
+    print(
+        f"  with all {len(crowded)} articles published within one day (every story stays open):"
+        f" {1000 * crowded_seconds:.2f} ms"
+    )
     if extract_seconds is None:
         print(f"extraction baseline skipped: {PAGES} not found")
     else:

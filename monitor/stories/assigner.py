@@ -1,27 +1,33 @@
 """Online story assignment: which open story does a new article join, and why.
 
 Every article is assigned once, when it is stored; nothing is re-clustered
-later. An article joins an open story in one of three ways, tried in order:
+later. The new article is compared with the articles of each open story; it
+joins the story of the strongest match, in one of three ways:
 
-1. copy: it is a copy of one of the story's articles (the same canonical URL,
-   or MinHash Jaccard of word shingles >= copy_threshold). Copies join from any
-   outlet, at any time the story is open.
-2. same language: it retells one of the story's articles in the same language
-   (TF-IDF cosine of title + lead >= same_language_threshold), comes from an
-   outlet not yet in the story and shares a tracked entity with it.
-3. across languages: it agrees with a story article in another language,
-   published at most cross_language_window apart, on language-independent
-   evidence (tracked entity ids, numbers, places, kinds of event; cosine >=
-   cross_language_threshold), comes from an outlet not yet in the story and
-   shares a tracked entity with it.
+1. copy: the same canonical URL, or a MinHash estimate of the Jaccard overlap
+   of word 3-shingles (title + text) >= copy_threshold. Reprints, syndicated
+   wire copy and tracking-parameter URL variants; from any outlet.
+2. same language: TF-IDF cosine of title + lead (character n-grams) >=
+   same_language_threshold.
+3. evidence: language-independent evidence (tracked entity ids, numbers,
+   places, kinds of event, each weighted by its rarity in the open stories)
+   agrees enough for the time between the two: the threshold rises from
+   evidence_threshold_together for simultaneous reports to
+   evidence_threshold_at_window at evidence_window apart. This is the layer
+   that joins an Arabic and an English report; it also joins reports in one
+   language whose wording differs.
 
-A story is open while its latest article is at most join_window old and its
-first at most max_story_age old, "old" measured by the articles' own published
-times (no wall clock). A title announcing a new occurrence ("second attack")
-does not join an older story by retelling. Otherwise the article opens a new
-story, whose id is the article's id.
+Layers 2 and 3 also require, for the pair: a different outlet (one outlet's
+two articles join only as copies), a shared tracked entity, and no sign of a
+new development. A new development is an article, published novelty_gap or
+more after the story began, whose title announces a kind of event the story
+has not mentioned (a denial, airstrikes, "a second attack") or names a
+tracked entity the story has not mentioned. A story is open while its latest
+article is at most join_window old and its first at most max_story_age old,
+"old" measured by the articles' own published times (no wall clock). An
+article that joins nothing opens a new story, whose id is its own id.
 
-The assigner's state is the open stories, their articles' sketches and the
+The state is the open stories, their articles' sketches (no text) and the
 document frequencies over them: bounded by the windows, serialisable with
 `snapshot()` / `from_snapshot()`, or rebuilt with `restore()` from stored
 articles whose stories are known.
@@ -45,7 +51,6 @@ from monitor.match.normalise import fold
 from monitor.stories.evidence import Evidence, EvidenceFinder
 from monitor.stories.settings import StorySettings
 from monitor.stories.text import (
-    MINHASH_SCHEME,
     DocumentFrequencies,
     SparseVector,
     TextSketcher,
@@ -144,30 +149,30 @@ class _Member:
 
 @dataclass
 class _Story:
+    """An open story; its summary fields are kept up to date as articles join."""
+
     id: str
     members: list[_Member] = field(default_factory=list)
+    first: datetime | None = None
+    last: datetime | None = None
+    entities: set[str] = field(default_factory=set)
+    kinds: set[str] = field(default_factory=set)  # kinds of event any of its articles mentions
 
-    @property
-    def first(self) -> datetime:
-        return min(m.published for m in self.members)
-
-    @property
-    def last(self) -> datetime:
-        return max(m.published for m in self.members)
-
-    @property
-    def entities(self) -> frozenset[str]:
-        return frozenset().union(*(m.entities for m in self.members))
+    def add(self, member: _Member) -> None:
+        self.members.append(member)
+        self.first = member.published if self.first is None else min(self.first, member.published)
+        self.last = member.published if self.last is None else max(self.last, member.published)
+        self.entities.update(member.entities)
+        self.kinds.update(member.evidence.concepts)
 
     def view(self) -> StoryView:
-        outlets = list(dict.fromkeys(m.outlet for m in self.members))
-        languages = list(dict.fromkeys(m.lang for m in self.members))
+        assert self.first is not None and self.last is not None
         return StoryView(
             id=self.id,
             article_ids=tuple(m.id for m in self.members),
-            outlets=tuple(outlets),
-            languages=tuple(languages),
-            entities=self.entities,
+            outlets=tuple(dict.fromkeys(m.outlet for m in self.members)),
+            languages=tuple(dict.fromkeys(m.lang for m in self.members)),
+            entities=frozenset(self.entities),
             first_published=self.first,
             last_published=self.last,
         )
@@ -207,26 +212,23 @@ class PairCheck:
         return self.layer != "new"
 
     def __str__(self) -> str:
-        def names(values: Iterable[object]) -> str:
-            return ", ".join(str(v) for v in sorted(values, key=str)) or "-"
-
         lines = [
             f"A {self.a_id} / B {self.b_id}: {'JOIN (' + self.layer + ')' if self.joined else 'SEPARATE'}: {self.reason}",
             f"  copy:      MinHash Jaccard {self.copy_similarity:.2f}" + ("; same canonical URL" if self.same_url else ""),
             f"  outlet:    {'same' if self.same_outlet else 'different'}; language: {'same' if self.same_language else 'different'}",
             f"  apart:     {self.hours_apart:.1f} h",
-            f"  entities:  shared {names(self.shared_entities)}; only A {names(self.only_a_entities)};"
-            f" only B {names(self.only_b_entities)}",
+            f"  entities:  shared {names_of(self.shared_entities)}; only A {names_of(self.only_a_entities)};"
+            f" only B {names_of(self.only_b_entities)}",
         ]
         if self.text_similarity is not None:
             lines.append(f"  text:      TF-IDF cosine of title + lead {self.text_similarity:.2f}")
         lines.append(
-            f"  evidence:  {self.evidence_similarity:.2f} (numbers {names(self.shared_numbers)};"
-            f" places {names(self.shared_places)}; kinds {names(self.shared_concepts)})"
+            f"  evidence:  {self.evidence_similarity:.2f} (numbers {names_of(self.shared_numbers)};"
+            f" places {names_of(self.shared_places)}; kinds {names_of(self.shared_concepts)})"
         )
         if self.new_kinds or self.new_title_entities:
             lines.append(
-                f"  new:       A's title announces {names(self.new_kinds | self.new_title_entities)},"
+                f"  new:       A's title announces {names_of(self.new_kinds | self.new_title_entities)},"
                 " which B does not mention"
             )
         return "\n".join(lines)
@@ -238,6 +240,10 @@ def _utc(moment: datetime) -> datetime:
 
 def _language(code: str) -> str:
     return (code or "und").split("-")[0].split("_")[0].lower()
+
+
+def names_of(values: Iterable[object]) -> str:
+    return ", ".join(str(v) for v in sorted(values, key=str)) or "-"
 
 
 def _hours(seconds: float) -> str:
@@ -264,22 +270,21 @@ class StoryAssigner:
     def assign(self, article: Article) -> Assignment:
         """Put the article into an open story, or open a new one; return the decision."""
         member = self._sketch(article)
-        if member.id in self._members:
-            story = self._stories[self._members[member.id].story_id]
-            return Assignment(member.id, story.id, "copy", member.id, 1.0, frozenset(), "already assigned")
+        known = self._members.get(member.id)
+        if known is not None:
+            return Assignment(member.id, known.story_id, "copy", member.id, 1.0, frozenset(), "already assigned")
         self._advance_clock(member.published)
         copies = self._copy_candidates(member)
+        copy_stories = {c.story_id for c in copies}
         best: tuple[float, _Story, PairCheck] | None = None
-        for story in self._open_stories_for(member):
-            decision = self._best_pair(member, story, copies)
-            if decision is None:
-                continue
-            strength, check = decision
-            if best is None or strength > best[0]:
-                best = (strength, story, check)
+        for story in self._open_stories(member.published):
+            if story.id not in copy_stories and not (member.entities & story.entities):
+                continue  # every way in but a copy needs a shared tracked entity
+            decision = self._best_pair(member, story, [c for c in copies if c.story_id == story.id])
+            if decision is not None and (best is None or decision[0] > best[0]):
+                best = (decision[0], story, decision[1])
         if best is None:
-            story = _Story(member.id)
-            self._stories[story.id] = story
+            story = self._stories[member.id] = _Story(member.id)
             self._add(member, story)
             return Assignment(member.id, story.id, "new", None, 0.0, member.entities, "no open story matches")
         _, story, check = best
@@ -289,8 +294,8 @@ class StoryAssigner:
             "copy": check.copy_similarity,
             "same-language": check.text_similarity or 0.0,
             "evidence": check.evidence_similarity,
-        }.get(check.layer, 0.0)
-        return Assignment(member.id, story.id, check.layer, check.b_id, score, new_entities, check.reason)
+        }[check.layer]
+        return Assignment(member.id, story.id, check.layer, check.b_id, score, frozenset(new_entities), check.reason)
 
     def restore(self, article: Article, story_id: str) -> None:
         """Remember an article already assigned to `story_id` (rebuilding state from storage)."""
@@ -317,36 +322,40 @@ class StoryAssigner:
 
     # --------------------------------------------------------------- deciding
 
-    def _open_stories_for(self, member: _Member) -> Iterator[_Story]:
-        join_window = self.settings.join_window
-        max_age = self.settings.max_story_age
-        for story in list(self._stories.values()):
-            if (member.published - story.last).total_seconds() > join_window:
+    def _open_stories(self, published: datetime) -> list[_Story]:
+        """Stories an article published at `published` may join (windows measured from it)."""
+        open_now = []
+        for story in self._stories.values():
+            assert story.first is not None and story.last is not None
+            if (published - story.last).total_seconds() > self.settings.join_window:
                 continue
-            if (member.published - story.first).total_seconds() > max_age:
+            if (published - story.first).total_seconds() > self.settings.max_story_age:
                 continue
-            yield story
+            open_now.append(story)
+        return open_now
 
     def _best_pair(self, member: _Member, story: _Story, copies: list[_Member]) -> tuple[float, PairCheck] | None:
-        """The strongest reason for `member` to join `story`, as (strength, check); None if none."""
-        recent = sorted(story.members, key=lambda m: m.published)[-self.settings.max_compared_per_story :]
-        # Copies first: candidates from the URL map and the LSH index, any story member.
-        for other in (c for c in copies if c.story_id == story.id):
+        """The strongest reason for `member` to join `story`, as (strength, check); None if none.
+
+        Copies rank above every other reason; other joins rank by how far their
+        similarity exceeds the threshold it had to pass.
+        """
+        for other in copies:
             check = self._check_pair(member, other)
             if check.layer == "copy":
                 return 10.0 + check.copy_similarity, check
-        # Not a copy: a new development does not join an older story about something else.
         if self._new_development(member, story):
             return None
+        recent = sorted(story.members, key=lambda m: m.published)[-self.settings.max_compared_per_story :]
         best: tuple[float, PairCheck] | None = None
-        for other in reversed(recent):
+        for other in recent:
             check = self._check_pair(member, other)
-            if not check.joined:
-                continue
             if check.layer == "same-language":
                 strength = (check.text_similarity or 0.0) / self.settings.same_language_threshold
-            else:
+            elif check.layer == "evidence":
                 strength = check.evidence_similarity / self.evidence_needed(check.hours_apart * 3600)
+            else:
+                continue
             if best is None or strength > best[0]:
                 best = (strength, check)
         return best
@@ -361,15 +370,15 @@ class StoryAssigner:
         return low + (high - low) * share
 
     def _new_development(self, member: _Member, story: _Story) -> bool:
-        """Does the title announce a kind of event the story has not mentioned (a denial, airstrikes, a repeat)?
+        """Does the title announce something the story has not mentioned (a denial, airstrikes, a repeat, an entity)?
 
         In a story's first hours reports add facts (casualties after "rockets
         hit"), so the rule applies only from novelty_gap after its first article.
         """
+        assert story.first is not None
         if (member.published - story.first).total_seconds() < self.settings.novelty_gap:
             return False
-        story_kinds = frozenset().union(*(m.evidence.concepts for m in story.members))
-        return bool(member.evidence.title_concepts - story_kinds) or bool(member.title_entities - story.entities)
+        return bool(member.evidence.title_concepts - story.kinds) or bool(member.title_entities - story.entities)
 
     def _check_pair(self, a: _Member, b: _Member) -> PairCheck:
         settings = self.settings
@@ -379,6 +388,13 @@ class StoryAssigner:
         apart = abs((a.published - b.published).total_seconds())
         text_similarity = cosine(a.vector, b.vector, self._text_frequencies) if same_language else None
         evidence_similarity = weighted_cosine(self._evidence_weights(a), self._evidence_weights(b))
+        # Both name places and counts, and share none of either: two reports of
+        # one event rarely disagree on both (Kirkuk and 4 dead / Baghdad and 11 sentenced).
+        places_a, places_b = a.evidence.places, b.evidence.places
+        numbers_a, numbers_b = a.evidence.numbers, b.evidence.numbers
+        contradiction = bool(
+            places_a and places_b and not places_a & places_b and numbers_a and numbers_b and not numbers_a & numbers_b
+        )
         later = (a.published - b.published).total_seconds() >= settings.novelty_gap
         new_kinds = a.evidence.title_concepts - b.evidence.concepts if later else frozenset()
         new_entities = a.title_entities - b.entities if later else frozenset()
@@ -395,6 +411,12 @@ class StoryAssigner:
             reason = f"published {apart / 3600:.1f} h apart, more than the join window of {_hours(settings.join_window)}"
         elif not shared:
             reason = "no tracked entity in common"
+        elif contradiction:
+            reason = (
+                "contradiction: they name different places and different numbers"
+                f" ({names_of(a.evidence.places)} / {names_of(b.evidence.places)};"
+                f" {names_of(a.evidence.numbers)} / {names_of(b.evidence.numbers)})"
+            )
         elif new_kinds:
             reason = f"new development: A's title announces {', '.join(sorted(new_kinds))}, which B does not mention"
         elif new_entities:
@@ -449,7 +471,7 @@ class StoryAssigner:
         return out
 
     def _signature(self, member: _Member) -> MinHash:
-        return MinHash(num_perm=self.settings.minhash_permutations, hashvalues=member.minhash, scheme=MINHASH_SCHEME)
+        return self._sketcher.signature(member.minhash)
 
     def _copy_candidates(self, member: _Member) -> list[_Member]:
         """Remembered articles that may be copies of `member` (same URL, or found by LSH)."""
@@ -492,7 +514,7 @@ class StoryAssigner:
 
     def _add(self, member: _Member, story: _Story) -> None:
         member.story_id = story.id
-        story.members.append(member)
+        story.add(member)
         self._members[member.id] = member
         if member.url_key:
             self._by_url.setdefault(member.url_key, member.id)
@@ -506,6 +528,7 @@ class StoryAssigner:
             return
         self._high_water = published
         for story in list(self._stories.values()):
+            assert story.first is not None and story.last is not None
             idle = (published - story.last).total_seconds()
             age = (published - story.first).total_seconds()
             if idle > self.settings.join_window or age > self.settings.max_story_age:

@@ -69,7 +69,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "wounded": (
         "wound*", "injur*", "hurt",
-        "جرحي", "جريح", "اصابه", "اصابات", "مصاب*", "جرح*",
+        "جرحي", "جريح", "اصابه", "اصابات", "مصاب*", "جرح*", "اصيب*", "يصاب",
         "bless*",
         "verletzt*", "verwundet*",
         "yaralan*", "yaralı*",

@@ -8,6 +8,7 @@ docs/STORIES.md.
 
 from __future__ import annotations
 
+from datasketch import MinHashLSH
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monitor.config.settings import Duration
@@ -37,8 +38,8 @@ class StorySettings(BaseModel):
     # Layer 1, copies: estimated Jaccard overlap of word shingles from which two
     # articles are copies (reprints, wire text, tracking-parameter URL variants).
     # At 0.5, MinHash finds 297/300 copies with 5% edits (measured, see NOTES).
-    copy_threshold: float = Field(default=0.5, gt=0, le=1)
-    minhash_permutations: int = Field(default=128, ge=16, le=1024)
+    copy_threshold: float = Field(default=0.5, gt=0, le=0.95)
+    minhash_permutations: int = Field(default=128, ge=32, le=1024)
     shingle_words: int = Field(default=3, ge=1, le=8)
     # Layer 2, same language: TF-IDF cosine of title + lead (character 3-5-grams)
     # from which an article joins a story article of its language.
@@ -70,4 +71,8 @@ class StorySettings(BaseModel):
             raise ValueError("join_window must not be longer than max_story_age")
         if self.evidence_threshold_together > self.evidence_threshold_at_window:
             raise ValueError("evidence_threshold_together must not be above evidence_threshold_at_window")
+        try:  # the LSH index splits the signature into bands; some pairs leave too few
+            MinHashLSH(threshold=self.copy_threshold, num_perm=self.minhash_permutations)
+        except ValueError as error:
+            raise ValueError(f"copy_threshold {self.copy_threshold:g} with {self.minhash_permutations} permutations: {error}") from None
         return self

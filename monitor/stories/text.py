@@ -45,6 +45,7 @@ class TextSketcher:
     def __init__(self, num_perm: int, shingle_words: int):
         self.num_perm = num_perm
         self.shingle_words = shingle_words
+        self._permutations = MinHash(num_perm=num_perm, seed=1, scheme=MINHASH_SCHEME).permutations
         self._vectorizer = HashingVectorizer(
             analyzer="char_wb",
             ngram_range=(3, 5),
@@ -55,6 +56,12 @@ class TextSketcher:
             dtype=np.float32,
         )
 
+    def signature(self, hashvalues: np.ndarray) -> MinHash:
+        """A MinHash object around stored hash values (for the LSH index)."""
+        # Passing the permutations of a template skips regenerating them: that
+        # costs more than hashing a whole article.
+        return MinHash(hashvalues=hashvalues, permutations=self._permutations, scheme=MINHASH_SCHEME)
+
     def minhash(self, folded_words: list[str]) -> np.ndarray:
         """MinHash signature (num_perm uint32 values) of the text's word shingles."""
         k = self.shingle_words
@@ -62,7 +69,7 @@ class TextSketcher:
             shingles = {" ".join(folded_words)}
         else:
             shingles = {" ".join(folded_words[i : i + k]) for i in range(len(folded_words) - k + 1)}
-        signature = MinHash(num_perm=self.num_perm, seed=1, scheme=MINHASH_SCHEME)
+        signature = MinHash(num_perm=self.num_perm, permutations=self._permutations, scheme=MINHASH_SCHEME)
         signature.update_batch([s.encode("utf-8") for s in shingles])
         return signature.hashvalues
 
