@@ -221,7 +221,17 @@ def main() -> int:
     crowded = crowded_day(articles)
     crowded_seconds = assignment_cost(crowded, settings, args.rounds)
     extract_seconds = extraction_cost(args.rounds)
-    print(f"\nassigning one article: {1000 * assign_seconds:.2f} ms (mean over the set, best of {args.rounds} passes)")
+    crowded_state = StoryAssigner(settings)
+    for article in crowded:
+        crowded_state.assign(article)
+    snapshot = crowded_state.snapshot()
+    remembered = sum(len(story["articles"]) for story in snapshot["stories"])
+    size = len(json.dumps(snapshot))
+    print(
+        f"\nstate after the crowded day: {len(snapshot['stories'])} open stories, {remembered} articles,"
+        f" snapshot {size / 1024:.0f} KB ({size / max(remembered, 1):.0f} bytes per article)"
+    )
+    print(f"assigning one article: {1000 * assign_seconds:.2f} ms (mean over the set, best of {args.rounds} passes)")
     print(
         f"  with all {len(crowded)} articles published within one day (every story stays open):"
         f" {1000 * crowded_seconds:.2f} ms"

@@ -20,7 +20,8 @@ Entries are folded like the text (case, accents, Arabic letter forms), and
 Arabic-script entries also match with a proclitic glued on (و، ب، ل، ...).
 
 The concept "repeat" marks a report of a *new* occurrence ("a second attack",
-"again", "هجوم جديد", "erneut"); the assigner reads it in titles only.
+"again", "هجوم جديد", "erneut"). Like every kind of event, in a title it makes
+the article a new development for a story that never mentioned it.
 """
 
 from __future__ import annotations
