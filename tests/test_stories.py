@@ -11,6 +11,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from monitor.stories import Article, StoryAssigner, StorySettings
@@ -407,3 +409,29 @@ def test_kinds_of_event_and_places_are_found_in_every_language(finder: EvidenceF
     assert "repeat" in finder.find("Erneut Raketen auf Stützpunkt", "", "de").title_concepts
     assert "repeat" in finder.find("هجوم جديد على القاعدة", "", "ar").title_concepts
     assert "killed" not in finder.find("Statement issued on Tuesday", "", "en").concepts  # not "tué*"
+
+
+# ------------------------------------------------------------ odd input
+
+
+def test_empty_and_odd_articles_are_assigned_without_error(assigner: StoryAssigner) -> None:
+    odd = [
+        Article("e1", "", "", T0, "", "", frozenset()),
+        Article("e2", "Site", "ar", T0, "؟!", "\u200f\u200e", frozenset({"erbil-airbase"})),
+        Article("e3", "Site 2", "xx-YY", T0, "1900 2100 ٢٠٢٠", "12:30 11/03 3.5 1,000,000", frozenset({"erbil-airbase"}),
+                url="not a url"),
+    ]
+    decisions = [assigner.assign(a) for a in odd]
+    assert decisions[0].new_story  # no entity, no text: nothing to join
+    assert decisions[2].story_id in ("e2", "e3")
+    check = assigner.explain(odd[0], odd[1])
+    assert not check.joined and check.reason == "no tracked entity in common"
+
+
+@settings(max_examples=40, deadline=None)
+@given(title=st.text(max_size=80), text=st.text(max_size=300), lang=st.sampled_from(["en", "ar", "fr", "de", "tr", ""]))
+def test_any_text_is_assigned_without_error(finder: EvidenceFinder, title: str, text: str, lang: str) -> None:
+    assigner = StoryAssigner(StorySettings(), finder)
+    assigner.assign(wire())
+    decision = assigner.assign(article("x", "Fuzz", title, text, lang=lang, hours=1))
+    assert decision.story_id in ("w1", "x")

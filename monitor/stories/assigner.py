@@ -64,7 +64,6 @@ Layer = Literal["copy", "same-language", "evidence", "new"]
 SNAPSHOT_VERSION = 1
 
 
-
 @dataclass(frozen=True)
 class Article:
     """What the assigner needs to know about a stored article.
@@ -268,11 +267,15 @@ class StoryAssigner:
     # ------------------------------------------------------------------ public
 
     def assign(self, article: Article) -> Assignment:
-        """Put the article into an open story, or open a new one; return the decision."""
-        member = self._sketch(article)
-        known = self._members.get(member.id)
+        """Put the article into an open story, or open a new one; return the decision.
+
+        An article whose id is already remembered is not assigned again: the
+        answer names its story, with the reason "already assigned".
+        """
+        known = self._members.get(str(article.id))
         if known is not None:
-            return Assignment(member.id, known.story_id, "copy", member.id, 1.0, frozenset(), "already assigned")
+            return Assignment(known.id, known.story_id, "copy", known.id, 1.0, frozenset(), "already assigned")
+        member = self._sketch(article)
         self._advance_clock(member.published)
         copies = self._copy_candidates(member)
         copy_stories = {c.story_id for c in copies}
@@ -284,7 +287,10 @@ class StoryAssigner:
             if decision is not None and (best is None or decision[0] > best[0]):
                 best = (decision[0], story, decision[1])
         if best is None:
-            story = self._stories[member.id] = _Story(member.id)
+            story_id = member.id
+            while story_id in self._stories:  # an id given to restore() for another story
+                story_id += "+"
+            story = self._stories[story_id] = _Story(story_id)
             self._add(member, story)
             return Assignment(member.id, story.id, "new", None, 0.0, member.entities, "no open story matches")
         _, story, check = best
