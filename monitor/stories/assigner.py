@@ -484,7 +484,7 @@ class StoryAssigner:
         found: list[str] = []
         if member.url_key and member.url_key in self._by_url:
             found.append(self._by_url[member.url_key])
-        if self._members:
+        if self._members and len(member.minhash):
             found.extend(k for k in self._lsh.query(self._signature(member)) if k not in found)
         return [self._members[k] for k in found]
 
@@ -524,7 +524,8 @@ class StoryAssigner:
         self._members[member.id] = member
         if member.url_key:
             self._by_url.setdefault(member.url_key, member.id)
-        self._lsh.insert(member.id, self._signature(member))
+        if len(member.minhash):
+            self._lsh.insert(member.id, self._signature(member))
         self._text_frequencies.add(member.vector)
         self._evidence_frequencies.update(key for _, key in member.evidence_keys())
 
@@ -546,7 +547,8 @@ class StoryAssigner:
             del self._members[member.id]
             if member.url_key and self._by_url.get(member.url_key) == member.id:
                 del self._by_url[member.url_key]
-            self._lsh.remove(member.id)
+            if len(member.minhash):
+                self._lsh.remove(member.id)
             self._text_frequencies.remove(member.vector)
             self._evidence_frequencies.subtract(key for _, key in member.evidence_keys())
         self._evidence_frequencies = +self._evidence_frequencies  # drop zero counts

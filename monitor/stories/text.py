@@ -63,7 +63,12 @@ class TextSketcher:
         return MinHash(hashvalues=hashvalues, permutations=self._permutations, scheme=MINHASH_SCHEME)
 
     def minhash(self, folded_words: list[str]) -> np.ndarray:
-        """MinHash signature (num_perm uint32 values) of the text's word shingles."""
+        """MinHash signature (num_perm uint32 values) of the text's word shingles.
+
+        A text without words gets an empty signature, which is nobody's copy.
+        """
+        if not folded_words:
+            return np.zeros(0, dtype=np.uint32)
         k = self.shingle_words
         if len(folded_words) < k:
             shingles = {" ".join(folded_words)}
@@ -82,6 +87,8 @@ class TextSketcher:
 
 def minhash_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Estimated Jaccard overlap of the shingle sets behind two signatures."""
+    if not len(a) or len(a) != len(b):
+        return 0.0
     return float(np.count_nonzero(a == b)) / len(a)
 
 
