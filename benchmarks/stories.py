@@ -63,8 +63,20 @@ def load_articles() -> tuple[list[Article], dict[str, str], int]:
     return articles, {r["id"]: r["event"] for r in stored}, len(records) - len(stored)
 
 
-def run(articles: list[Article], settings: StorySettings) -> tuple[dict[str, str], Counter[str]]:
-    assigner = StoryAssigner(settings)
+class OneArticlePerOutlet(StoryAssigner):
+    """The strict reading of "same outlet only as copies": a story takes one article per outlet.
+
+    For the ablation only; it overrides the assigner's story-level rule hook.
+    """
+
+    def _new_development(self, member, story):  # type: ignore[no-untyped-def]
+        return super()._new_development(member, story) or any(m.outlet == member.outlet for m in story.members)
+
+
+def run(
+    articles: list[Article], settings: StorySettings, assigner_class: type[StoryAssigner] = StoryAssigner
+) -> tuple[dict[str, str], Counter[str]]:
+    assigner = assigner_class(settings)
     story_of: dict[str, str] = {}
     layers: Counter[str] = Counter()
     for article in articles:
@@ -216,6 +228,8 @@ def main() -> int:
             swept = StorySettings.model_validate({**settings.model_dump(), **update})
             p, r, *_ = pairwise(run(articles, swept)[0], event_of)
             print(f"  {name:<48} precision {p:.3f} recall {r:.3f}")
+        p, r, *_ = pairwise(run(articles, settings, OneArticlePerOutlet)[0], event_of)
+        print(f"  {'one article per outlet per story (strict)':<48} precision {p:.3f} recall {r:.3f}")
 
     assign_seconds = assignment_cost(articles, settings, args.rounds)
     crowded = crowded_day(articles)
