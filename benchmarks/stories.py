@@ -38,12 +38,13 @@ sys.path.insert(0, str(REPO))
 from monitor.stories import Article, StoryAssigner, StorySettings  # noqa: E402
 
 DATA = REPO / "tests" / "data" / "stories" / "stories.jsonl"
+HELDOUT = REPO / "tests" / "data" / "stories" / "heldout.jsonl"
 PAGES = REPO.parent / "shared" / "data" / "news-pages"
 
 
-def load_articles() -> tuple[list[Article], dict[str, str], int]:
+def load_articles(path: Path = DATA) -> tuple[list[Article], dict[str, str], int]:
     """(stored articles in arrival order, article id -> event, articles left out for having no entity)."""
-    records = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     stored = [r for r in records if r["entities"]]
     stored.sort(key=lambda r: (r["published"], r["id"]))
     articles = [
@@ -173,10 +174,11 @@ def main() -> int:
     parser.add_argument("--sweep", action="store_true", help="precision/recall over a grid of thresholds")
     parser.add_argument("--errors", action="store_true", help="list wrong merges and split events")
     parser.add_argument("--ablations", action="store_true", help="quality with one layer or rule turned off")
+    parser.add_argument("--heldout", action="store_true", help="measure the held-out set instead")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    articles, event_of, left_out = load_articles()
+    articles, event_of, left_out = load_articles(HELDOUT if args.heldout else DATA)
     settings = StorySettings()
     events = len(set(event_of.values()))
     languages = Counter(a.lang for a in articles)

@@ -258,6 +258,22 @@ def test_unrelated_reports_about_one_entity_on_one_day_stay_apart(assigner: Stor
     assert check.reason == "contradiction: they name different places and different numbers (baghdad / kirkuk; 11 / 4)"
 
 
+def test_a_report_that_never_mentions_the_storys_subject_stays_apart(assigner: StoryAssigner) -> None:
+    handover = assigner.assign(
+        article("t1", "North Wire", "Coalition hands Camp Taji over to Iraqi forces",
+                "The anti-IS coalition handed Camp Taji north of Baghdad to the Iraqi army; rockets killed three "
+                "coalition soldiers there in March.", entities=("taji-base", "islamic-state"),
+                title_entities=("taji-base",))
+    )
+    attack = article("i1", "Capital Times", "Islamic State attack kills three soldiers north of Baghdad",
+                     "Three Iraqi soldiers were killed when Islamic State militants attacked an army post north of "
+                     "Baghdad.", hours=2, entities=("islamic-state",), title_entities=("islamic-state",))
+    assert handover.new_story and assigner.assign(attack).new_story
+    check = assigner.explain(attack, article("t1", "North Wire", "Coalition hands Camp Taji over to Iraqi forces",
+                                             entities=("taji-base", "islamic-state"), title_entities=("taji-base",)))
+    assert check.reason == "different subjects: B's title names taji-base, which A does not mention"
+
+
 def test_one_outlets_second_article_joins_only_as_a_copy(assigner: StoryAssigner) -> None:
     assigner.assign(wire())
     update = article(

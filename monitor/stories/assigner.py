@@ -18,8 +18,10 @@ joins the story of the strongest match, in one of three ways:
    language whose wording differs.
 
 Layers 2 and 3 also require, for the pair: a different outlet (one outlet's
-two articles join only as copies), a shared tracked entity, and no sign of a
-new development. A new development is an article, published novelty_gap or
+two articles join only as copies), a shared tracked entity, the same subject
+(a tracked entity named in either title is mentioned by the other), no
+contradiction (different places and different numbers), and no sign of a new
+development. A new development is an article, published novelty_gap or
 more after the story began, whose title announces a kind of event the story
 has not mentioned (a denial, airstrikes, "a second attack") or names a
 tracked entity the story has not mentioned. A story is open while its latest
@@ -216,18 +218,18 @@ class PairCheck:
             f"  copy:      MinHash Jaccard {self.copy_similarity:.2f}" + ("; same canonical URL" if self.same_url else ""),
             f"  outlet:    {'same' if self.same_outlet else 'different'}; language: {'same' if self.same_language else 'different'}",
             f"  apart:     {self.hours_apart:.1f} h",
-            f"  entities:  shared {names_of(self.shared_entities)}; only A {names_of(self.only_a_entities)};"
-            f" only B {names_of(self.only_b_entities)}",
+            f"  entities:  shared {_names(self.shared_entities)}; only A {_names(self.only_a_entities)};"
+            f" only B {_names(self.only_b_entities)}",
         ]
         if self.text_similarity is not None:
             lines.append(f"  text:      TF-IDF cosine of title + lead {self.text_similarity:.2f}")
         lines.append(
-            f"  evidence:  {self.evidence_similarity:.2f} (numbers {names_of(self.shared_numbers)};"
-            f" places {names_of(self.shared_places)}; kinds {names_of(self.shared_concepts)})"
+            f"  evidence:  {self.evidence_similarity:.2f} (numbers {_names(self.shared_numbers)};"
+            f" places {_names(self.shared_places)}; kinds {_names(self.shared_concepts)})"
         )
         if self.new_kinds or self.new_title_entities:
             lines.append(
-                f"  new:       A's title announces {names_of(self.new_kinds | self.new_title_entities)},"
+                f"  new:       A's title announces {_names(self.new_kinds | self.new_title_entities)},"
                 " which B does not mention"
             )
         return "\n".join(lines)
@@ -241,7 +243,7 @@ def _language(code: str) -> str:
     return (code or "und").split("-")[0].split("_")[0].lower()
 
 
-def names_of(values: Iterable[object]) -> str:
+def _names(values: Iterable[object]) -> str:
     return ", ".join(str(v) for v in sorted(values, key=str)) or "-"
 
 
@@ -394,6 +396,14 @@ class StoryAssigner:
         apart = abs((a.published - b.published).total_seconds())
         text_similarity = cosine(a.vector, b.vector, self._text_frequencies) if same_language else None
         evidence_similarity = weighted_cosine(self._evidence_weights(a), self._evidence_weights(b))
+        # A title names the article's subject; the other article must mention it
+        # (an Islamic State attack near Taji is not the hand-over of Camp Taji,
+        # even where the hand-over report mentions the anti-IS coalition).
+        other_subject = ""
+        if b.title_entities and not a.entities & b.title_entities:
+            other_subject = f"B's title names {_names(b.title_entities)}, which A does not mention"
+        elif a.title_entities and not b.entities & a.title_entities:
+            other_subject = f"A's title names {_names(a.title_entities)}, which B does not mention"
         # Both name places and counts, and share none of either: two reports of
         # one event rarely disagree on both (Kirkuk and 4 dead / Baghdad and 11 sentenced).
         places_a, places_b = a.evidence.places, b.evidence.places
@@ -417,11 +427,13 @@ class StoryAssigner:
             reason = f"published {apart / 3600:.1f} h apart, more than the join window of {_hours(settings.join_window)}"
         elif not shared:
             reason = "no tracked entity in common"
+        elif other_subject:
+            reason = f"different subjects: {other_subject}"
         elif contradiction:
             reason = (
                 "contradiction: they name different places and different numbers"
-                f" ({names_of(a.evidence.places)} / {names_of(b.evidence.places)};"
-                f" {names_of(a.evidence.numbers)} / {names_of(b.evidence.numbers)})"
+                f" ({_names(a.evidence.places)} / {_names(b.evidence.places)};"
+                f" {_names(a.evidence.numbers)} / {_names(b.evidence.numbers)})"
             )
         elif new_kinds:
             reason = f"new development: A's title announces {', '.join(sorted(new_kinds))}, which B does not mention"

@@ -1,4 +1,5 @@
-"""Builds stories.jsonl (the story-grouping evaluation set) from source/*.txt.
+"""Builds stories.jsonl (the story-grouping evaluation set) from source/*.txt,
+and heldout.jsonl (written after the thresholds were frozen) from heldout/*.txt.
 
     .venv/bin/python tests/data/stories/build.py
 
@@ -130,17 +131,15 @@ def _copy(original: Article, spec: str, path: Path, line: int) -> Article:
     return Article(original.event, published, outlet, original.lang, title, text, url, kind, original.url)
 
 
-def main() -> int:
-    matcher = Matcher.from_watchlist(load_watchlist(REPO / "config" / "watchlist.yaml"))
-    articles = [a for path in sorted((HERE / "source").glob("*.txt")) for a in parse(path)]
+def build(matcher: Matcher, folder: Path, out: Path, prefix: str) -> None:
+    articles = [a for path in sorted(folder.glob("*.txt")) for a in parse(path)]
     articles.sort(key=lambda a: (a.published, a.outlet, a.title))
-    out = HERE / "stories.jsonl"
     with out.open("w", encoding="utf-8") as handle:
         for n, a in enumerate(articles, 1):
             found = matcher.match(f"{a.title}\n\n{a.text}")
             in_title = {m.entity_id for m in found if any(x.start < len(a.title) for x in m.mentions)}
             record = {
-                "id": f"a{n:03d}",
+                "id": f"{prefix}{n:03d}",
                 "event": a.event,
                 "outlet": a.outlet,
                 "lang": a.lang,
@@ -158,6 +157,12 @@ def main() -> int:
     events = {a.event for a in articles}
     langs = sorted({a.lang for a in articles})
     print(f"{out.relative_to(REPO)}: {len(articles)} articles, {len(events)} events, languages {', '.join(langs)}")
+
+
+def main() -> int:
+    matcher = Matcher.from_watchlist(load_watchlist(REPO / "config" / "watchlist.yaml"))
+    build(matcher, HERE / "source", HERE / "stories.jsonl", "a")
+    build(matcher, HERE / "heldout", HERE / "heldout.jsonl", "h")
     return 0
 
 
