@@ -5,11 +5,17 @@
   overlap from a fixed-size signature, and LSH finds candidates without
   comparing against every open article.
 * Retellings in one language: title and lead as a bag of character 3-5-grams
-  within words (scikit-learn's HashingVectorizer, stateless, so nothing has to
-  be fitted), weighted by TF-IDF with document frequencies counted over the
+  within words, hashed into 2^20 buckets (stateless, so nothing has to be
+  fitted), weighted by TF-IDF with document frequencies counted over the
   articles of the open stories. Character n-grams inside words match Arabic
   words with and without their glued-on article or preposition (الصواريخ,
   بالصواريخ) and English plurals, which whole words would miss.
+
+  The n-grams are those of scikit-learn's `HashingVectorizer(analyzer=
+  "char_wb")`, written out here (a dozen lines) because importing scikit-learn
+  and the parts of SciPy it loads costs about 35 MB of resident memory and a
+  second of start-up, for this one function. The hash is CRC-32, stable
+  across processes, so stored vectors stay comparable after a restart.
 
 Texts arrive folded (`monitor.match.normalise.fold`): case, accents and Arabic
 letter forms already unified.
@@ -18,10 +24,11 @@ letter forms already unified.
 from __future__ import annotations
 
 import math
+import zlib
+from collections import Counter
 
 import numpy as np
 from datasketch import MinHash
-from sklearn.feature_extraction.text import HashingVectorizer
 
 N_FEATURES = 2**20
 # Named explicitly: signatures are stored in snapshots, and only signatures of one
@@ -46,15 +53,6 @@ class TextSketcher:
         self.num_perm = num_perm
         self.shingle_words = shingle_words
         self._permutations = MinHash(num_perm=num_perm, seed=1, scheme=MINHASH_SCHEME).permutations
-        self._vectorizer = HashingVectorizer(
-            analyzer="char_wb",
-            ngram_range=(3, 5),
-            n_features=N_FEATURES,
-            alternate_sign=False,
-            norm=None,
-            lowercase=False,  # already folded
-            dtype=np.float32,
-        )
 
     def signature(self, hashvalues: np.ndarray) -> MinHash:
         """A MinHash object around stored hash values (for the LSH index)."""
@@ -79,10 +77,23 @@ class TextSketcher:
         return signature.hashvalues
 
     def vector(self, folded: str) -> SparseVector:
-        row = self._vectorizer.transform([folded])
-        row.sum_duplicates()
-        order = np.argsort(row.indices)
-        return SparseVector(row.indices[order], 1.0 + np.log(row.data[order]))
+        counts = Counter(zlib.crc32(gram.encode("utf-8")) & (N_FEATURES - 1) for gram in char_ngrams(folded))
+        indices = np.fromiter(sorted(counts), dtype=np.int32, count=len(counts))
+        tf = np.fromiter((counts[i] for i in indices), dtype=np.float32, count=len(counts))
+        return SparseVector(indices, 1.0 + np.log(tf))
+
+
+def char_ngrams(folded: str, sizes: tuple[int, ...] = (3, 4, 5)) -> list[str]:
+    """Character n-grams inside space-padded words, as scikit-learn's analyzer="char_wb" makes them."""
+    grams: list[str] = []
+    for word in folded.split():
+        padded = f" {word} "
+        for n in sizes:
+            if len(padded) <= n:
+                grams.append(padded)  # a short word counts once, whole
+                break
+            grams.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
+    return grams
 
 
 def minhash_jaccard(a: np.ndarray, b: np.ndarray) -> float:
