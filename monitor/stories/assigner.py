@@ -185,7 +185,8 @@ class PairCheck:
 
     `a` is the arriving article, `b` an article already in a story. The pair
     rules are the same that `assign` applies to each candidate story article;
-    a story adds only its own windows (open or closed) and outlets.
+    a story adds its windows (open or closed) and applies the new-development
+    rule to everything its articles mention, not to one article.
     """
 
     a_id: str
