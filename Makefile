@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 venv: $(STAMP)
 
 # Re-run the install only when the dependency files change.
-$(STAMP): pyproject.toml constraints.txt setup.py monitor/match/_fold.c
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,29 +18,6 @@ from monitor.config.watchlist import Watchlist, load_watchlist
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 OWN = REPO / "tests" / "data" / "detection_passages.jsonl"
-
-_NO_C_FOLD = "C extension monitor.match._fold not built (no compiler at install?): only the Python fold is tested"
-
-
-@pytest.fixture(
-    scope="module",
-    autouse=True,
-    params=[
-        "python",
-        pytest.param("c", marks=pytest.mark.skipif(normalise.C_FOLDER is None, reason=_NO_C_FOLD)),
-    ],
-)
-def folder(request: pytest.FixtureRequest) -> Iterator[normalise.Folder]:
-    """Every test here runs with each fold of the text being matched (C, and the Python fallback).
-
-    Watchlists are folded by the active fold either way; the folds are tested
-    equal in test_normalise.py.
-    """
-    chosen = normalise.PYTHON_FOLDER if request.param == "python" else normalise.C_FOLDER
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(matcher_module, "fold_for_scan", chosen.fold_for_scan)
-        yield chosen
-
 
 @pytest.fixture(scope="module")
 def matcher() -> Matcher:
@@ -238,21 +214,6 @@ def test_own_passages_offsets_and_no_traps(matcher: Matcher) -> None:
         for match in matcher.match(rec["text"]):
             for m in match.mentions:
                 assert rec["text"][m.start : m.end] == m.text
-
-
-@pytest.mark.skipif(normalise.C_FOLDER is None, reason=_NO_C_FOLD)
-def test_c_and_python_folds_find_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    m = _shared_matcher()
-    texts = [rec["text"] for rec in _records(OWN)]
-    dev = SHARED / "detection" / "dev.jsonl"
-    if dev.exists():
-        texts += [rec["text"] for rec in _records(dev)]
-    texts += ["\ud800Camp Taji\udfff", "Kata’ib Ḥizballah's l’EI d'Aïn al-Assad ﬁeld ΟΔΟΣ", "قَالت كتائب حزب الله\u0640"]
-    results = {}
-    for folder in (normalise.C_FOLDER, normalise.PYTHON_FOLDER):
-        monkeypatch.setattr(matcher_module, "fold_for_scan", folder.fold_for_scan)
-        results[folder.name] = [(m.match(t), m.explain(t)) for t in texts]
-    assert results["c"] == results["python"]
 
 
 def test_shared_dev_set_offsets() -> None:

@@ -7,22 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.match import normalise as _n
-from monitor.match.normalise import Folder, fold, fold_cased, fold_phrase, normalise
-
-# Both implementations of the fast path are tested against the reference: the C
-# fold when it is built, and always the pure-Python one (the fallback).
-FOLDERS = [
-    pytest.param(_n.PYTHON_FOLDER, id="python"),
-    pytest.param(
-        _n.C_FOLDER,
-        id="c",
-        marks=pytest.mark.skipif(
-            _n.C_FOLDER is None,
-            reason="C extension monitor.match._fold not built (no compiler at install?): only the Python fold is tested",
-        ),
-    ),
-]
-
+from monitor.match.normalise import fold, fold_cased, fold_cased_with_offsets, fold_for_scan, fold_phrase, normalise
 
 @pytest.mark.parametrize(
     ("a", "b"),
@@ -95,13 +80,12 @@ def test_expanding_characters_map_to_their_source() -> None:
     assert norm.span(1, 3) == (1, 2)
 
 
-@pytest.mark.parametrize("folder", FOLDERS)
 @settings(max_examples=200, deadline=None)
 @given(text=st.text())
-def test_fast_and_offset_paths_agree(folder: Folder, text: str) -> None:
+def test_fast_and_offset_paths_agree(text: str) -> None:
     norm = normalise(text)
-    assert norm.text == folder.fold_cased(text).lower()
-    assert norm.cased == folder.fold_cased(text)
+    assert norm.text == fold_cased(text).lower()
+    assert norm.cased == fold_cased(text)
     assert len(norm.starts) == len(norm.text) == len(norm.ends)
     for s, e in zip(norm.starts, norm.ends):
         assert 0 <= s < e <= len(text)
@@ -116,23 +100,17 @@ def test_lines_normalise_independently(lines: list[str]) -> None:
     assert fold("\n".join(lines)).split("\n") == [fold(line) for line in lines]
 
 
-@pytest.mark.parametrize("folder", FOLDERS)
-def test_hostile_input_does_not_crash(folder: Folder) -> None:
+def test_hostile_input_does_not_crash() -> None:
     for text in ["\ud800", "a\udfffb", "\x00\x01\x7f", "\u202e\u200f" * 50, "́" * 100, "\U0001F600" * 10]:
         norm = normalise(text)
-        assert norm.text == folder.fold_cased(text).lower()
-        cased, scan, offsets = folder.fold_for_scan(text)
+        assert norm.text == fold_cased(text).lower()
+        cased, scan, offsets = fold_for_scan(text)
         assert scan == f" {norm.cased} ".lower()
         assert [offsets.start(i) for i in range(len(cased))] == list(norm.starts)
 
 
-def test_public_functions_are_the_active_folder() -> None:
-    assert _n.FOLDER is (_n.C_FOLDER or _n.PYTHON_FOLDER)
-    assert fold_cased is _n.FOLDER.fold_cased
-
-
-# -- the fast paths (C extension; or C passes of the standard library over UTF-8
-# bytes, regex apostrophes) and their segment offsets must give exactly what the
+# -- the fast paths (C passes of the standard library: codecs, bytes.translate,
+# str.replace, regex apostrophes) and their segment offsets must give exactly what the
 # per-character reference definitions give.
 
 # Characters that exercise every branch: apostrophes and the letters of elided
@@ -158,18 +136,16 @@ def test_fast_translate_equals_per_character_table(text: str) -> None:
     assert _n._translate(text, _n._ASCII_BYTES_ONE_LINE) == text.translate(_n.FOLD_TABLE).replace("\n", " ")
 
 
-@pytest.mark.parametrize("folder", FOLDERS)
 @settings(max_examples=500, deadline=None)
 @given(text=st.one_of(st.text(), _TRICKY))
-def test_apostrophe_rule_equals_reference(folder: Folder, text: str) -> None:
-    assert folder.fold_cased(text) == _reference_fold_cased(text)
+def test_apostrophe_rule_equals_reference(text: str) -> None:
+    assert fold_cased(text) == _reference_fold_cased(text)
 
 
-@pytest.mark.parametrize("folder", FOLDERS)
 @settings(max_examples=500, deadline=None)
 @given(text=st.one_of(st.text(), _TRICKY), one_line=st.booleans())
-def test_segment_offsets_equal_per_character_offsets(folder: Folder, text: str, one_line: bool) -> None:
-    cased, offsets = folder.fold_cased_with_offsets(text, one_line=one_line)
+def test_segment_offsets_equal_per_character_offsets(text: str, one_line: bool) -> None:
+    cased, offsets = fold_cased_with_offsets(text, one_line=one_line)
     norm = normalise(text)
     assert cased == (norm.cased.replace("\n", " ") if one_line else norm.cased)
     assert [offsets.start(i) for i in range(len(cased))] == list(norm.starts)
@@ -177,11 +153,10 @@ def test_segment_offsets_equal_per_character_offsets(folder: Folder, text: str, 
         assert offsets.span(i, i + 1) == norm.span(i, i + 1)
 
 
-@pytest.mark.parametrize("folder", FOLDERS)
 @settings(max_examples=300, deadline=None)
 @given(text=st.one_of(st.text(), _TRICKY))
-def test_scan_text_is_padded_lower_case_of_one_line_fold(folder: Folder, text: str) -> None:
-    cased, scan, offsets = folder.fold_for_scan(text)
+def test_scan_text_is_padded_lower_case_of_one_line_fold(text: str) -> None:
+    cased, scan, offsets = fold_for_scan(text)
     expected, expected_offsets = _n._py_fold_cased_with_offsets(text, one_line=True)
     assert cased == expected
     assert scan == f" {expected} ".lower()
@@ -194,11 +169,16 @@ def test_unstable_fold_takes_the_slow_path() -> None:
     assert _n._translate("aﳲbـc") == "aـbc" == "aﳲbـc".translate(_n.FOLD_TABLE)
 
 
-def test_elision_pattern_case_classes_are_complete() -> None:
-    # The regex spells each elided word as [lL][dD]...; that is only the same as
-    # `.lower() in _ELIDED` if no other character lower-cases to those letters.
-    letters = set("".join(_n._ELIDED))
-    others = [c for c in map(chr, range(0x80, 0x110000)) if len(c.lower()) == 1 and c.lower() in letters]
+def test_word_break_pattern_case_classes_are_complete() -> None:
+    # The regex spells each elided word and suffix as [lL][dD]...; that is only
+    # the same as `.lower() in _ELIDED` if no other character left by the fold
+    # lower-cases to those letters (the Kelvin sign does, but folds to "K").
+    letters = set("".join(_n._ELIDED | _n._TURKISH_SUFFIXES))
+    others = [
+        c
+        for c in map(chr, range(0x80, 0x110000))
+        if len(c.lower()) == 1 and c.lower() in letters and _n.FOLD_TABLE[ord(c)] == c
+    ]
     assert others == []
 
 
@@ -210,42 +190,48 @@ def test_identity_runs_only_hold_characters_that_fold_to_themselves() -> None:
     assert [c for c in inside if _n.FOLD_TABLE[ord(c)] != c] == []
 
 
-@pytest.mark.parametrize("folder", FOLDERS)
-def test_script_heavy_text_folds_like_the_table(folder: Folder) -> None:
+def test_script_heavy_text_folds_like_the_table() -> None:
     for text in ["أُعلنَت الحشد الشعبيّ «قاعدة» ٢٠٢٠ وـالقائم", "Военные базы ИГИЛ", "日本の自衛隊 がぎぐ ﾃｽﾄ", "בְּהַמְּדִינָה"]:
         text = text * 20  # long enough for the run-cutting path
         assert _n._translate(text) == text.translate(_n.FOLD_TABLE)
-        cased, offsets = folder.fold_cased_with_offsets(text)
+        cased, offsets = fold_cased_with_offsets(text)
         assert [offsets.start(i) for i in range(len(cased))] == list(normalise(text).starts)
 
 
-# Text made only of ASCII and the charmap slots (Latin-1, quotes, dashes, ß,
-# "…", zero-width marks) takes the charmap path; random text rarely does.
-_SLOT_TEXT = st.text(alphabet=st.sampled_from([chr(i) for i in range(128)] + _n._SLOTS), max_size=40)
-
-
-@pytest.mark.parametrize("folder", FOLDERS)
-@settings(max_examples=500, deadline=None)
-@given(text=_SLOT_TEXT, one_line=st.booleans())
-def test_charmap_path_equals_per_character_table(folder: Folder, text: str, one_line: bool) -> None:
+# Text made only of ASCII and the slots of one code page takes that page's path;
+# random text rarely does. Every page, and every table (one line or not).
+@pytest.mark.parametrize("page", _n._CODE_PAGES, ids=lambda p: p.name)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), one_line=st.booleans())
+def test_code_page_path_equals_per_character_table(page, data, one_line: bool) -> None:
+    alphabet = [chr(i) for i in range(128)] + sorted(page.slots)
+    text = data.draw(st.text(alphabet=st.sampled_from(alphabet), max_size=40))
     table = _n._ASCII_BYTES_ONE_LINE if one_line else _n._ASCII_BYTES
-    found = _n._charmap_translate(text, table)
-    assert found is not None
+    folded, resized = page.translate(text, table)
     expected = text.translate(_n.FOLD_TABLE)
-    assert found[0] == (expected.replace("\n", " ") if one_line else expected)
-    assert sorted(found[1]) == sorted({c for c in text if len(_n.FOLD_TABLE[ord(c)]) != 1})
-    cased, offsets = folder.fold_cased_with_offsets(text, one_line=one_line)
+    assert folded == (expected.replace("\n", " ") if one_line else expected)
+    assert sorted(resized) == sorted({c for c in text if len(_n.FOLD_TABLE[ord(c)]) != 1})
+    cased, offsets = fold_cased_with_offsets(text, one_line=one_line)
     norm = normalise(text)
     assert cased == (norm.cased.replace("\n", " ") if one_line else norm.cased)
     assert [offsets.start(i) for i in range(len(cased))] == list(norm.starts)
 
 
-def test_charmap_slots_fold_to_ascii_and_others_take_the_utf8_path() -> None:
-    assert all(_n.FOLD_TABLE[ord(c)].isascii() for c in _n._SLOTS)
-    assert set(_n._PLACEHOLDERS) <= {chr(i) for i in range(0x80, 0x100)}
-    text = "Stra\u00dfe \u201eK\u00f6ln\u201c \u2013 Kirkuk\u2019s l\u2019EI\u2026 \u200csoft\u00adhyphen"
-    assert _n._charmap_translate(text, _n._ASCII_BYTES) is not None
-    assert _n._py_fold_cased(text) == _reference_fold_cased(text)
-    for other in ["łódź", "قاعدة", "Военные", "a\ud800b", "日本"]:
-        assert _n._charmap_translate(other, _n._ASCII_BYTES) is None
+def test_each_script_takes_its_code_page_and_others_the_general_path() -> None:
+    samples = {
+        "western": "Stra\u00dfe \u201eK\u00f6ln\u201c \u2013 Kirkuk\u2019s l\u2019EI\u2026 \u200csoft\u00adhyphen \u20ac",
+        "central-european": "Państwo Islamskie – „Sulejmani” Kerkük’te İŞİD",
+        "arabic": "قالت «كتائب حزب الله» إنّ ـالقاعدة ٢٠٢٠ سپاه پاسداران ڕاپەڕین",
+        "cyrillic": "«Исламское государство» — Сулеймани, Київ, ґ №5",
+        "greek": "Ισλαμικό Κράτος – «Σουλεϊμανί»",
+        "hebrew": "המדינה האסלאמית – ״דאעש״ בְּ",
+    }
+    for name, text in samples.items():
+        pages = [p.name for p in _n._CODE_PAGES if set(text) <= set(map(chr, range(128))) | p.slots]
+        assert pages and pages[0] == name, (name, pages)
+        assert _n._translate(text) == text.translate(_n.FOLD_TABLE)
+    for other in ["日本の自衛隊", "Kirkuk 🌡 “heat”", "a\ud800b", "عربي mixed Русский"]:
+        assert _n._code_page_translate(other, _n._ASCII_BYTES) is None
         assert _n._translate(other) == other.translate(_n.FOLD_TABLE)
+        cased, offsets = fold_cased_with_offsets(other)
+        assert [offsets.start(i) for i in range(len(cased))] == list(normalise(other).starts)

@@ -48,22 +48,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-try:
-    from monitor.match import _fold as _c_fold
-except ImportError:  # not built (no compiler): the pure-Python fold below is used
-    _c_fold = None
-
 APOSTROPHES = "'’‘‛ʼʻʽʿʾ`´′ʹ"  # noqa: RUF001 - these look-alikes are the point
 
-# Arabic/Persian letters that news writes interchangeably.
+# Arabic-script letters that news writes interchangeably, and the Persian, Urdu
+# and Kurdish letters of names that Arabic writes with its own letters: Arabic-
+# script aliases then find them in all four (سلیمانی = سليماني, پایگاه = بايكاه,
+# Kurdish ڕ ڵ ۆ ێ ە, Urdu ہ ے ں ٹ ڈ ڑ). Digits of every script fold to 0-9
+# (unicodedata.decimal), harakat and tatweel vanish, ZWNJ too (a format character).
 _ARABIC = {
     "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ٲ": "ا", "ٳ": "ا",
-    "ى": "ي", "ی": "ي", "ې": "ي", "ئ": "ي",
-    "ة": "ه", "ۀ": "ه", "ە": "ه", "ھ": "ه",
-    "ؤ": "و",
-    "ک": "ك", "گ": "ك",
+    "ى": "ي", "ی": "ي", "ې": "ي", "ئ": "ي", "ێ": "ي", "ے": "ي", "ۓ": "ي", "ۍ": "ي",
+    "ة": "ه", "ۀ": "ه", "ە": "ه", "ھ": "ه", "ہ": "ه", "ۃ": "ه",
+    "ؤ": "و", "ۆ": "و", "ۇ": "و", "ۋ": "و", "ۉ": "و", "ۊ": "و",
+    "ک": "ك", "گ": "ك", "ڪ": "ك", "ګ": "ك", "ڭ": "ك",
+    "پ": "ب", "چ": "ج", "ژ": "ز", "ڤ": "ف", "ڨ": "ق",
+    "ڕ": "ر", "ڑ": "ر", "ڵ": "ل", "ٹ": "ت", "ڈ": "د", "ں": "ن",
     "ء": "",  # bare hamza is written or not at will
 }
+# Latin letters without a decomposition that news in other languages writes
+# for the plain letter (Polish ł, Turkish dotless ı, Croatian đ, Nordic ø).
+_LATIN = {"ł": "l", "Ł": "L", "ı": "i", "đ": "d", "Đ": "D", "ø": "o", "Ø": "O", "ħ": "h", "Ħ": "H"}
 
 
 def _is_mark(ch: str) -> bool:
@@ -91,7 +95,7 @@ def _fold_char(ch: str) -> str:
     decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not _is_mark(c))
     out = []
     for c in unicodedata.normalize("NFKC", decomposed):
-        c = _ARABIC.get(c, c)
+        c = _ARABIC.get(c, _LATIN.get(c, c))
         if not c:
             continue
         if c in APOSTROPHES:
@@ -128,8 +132,9 @@ for _code in range(0x250):  # Latin: warm the table so the common case never mis
     FOLD_TABLE[_code]
 
 # Context-dependent apostrophe handling (the translate step made them all "'"):
-# an elision ("l'EI", "dell'Isis") or a possessive ("Kirkuk's") becomes a word
-# break, any other apostrophe is dropped ("Kata'ib" = "Kataib").
+# an elision ("l'EI", "dell'Isis"), a possessive ("Kirkuk's") or a Turkish case
+# suffix after a proper noun ("SDG'nin", "Süleymani'ye") becomes a word break,
+# any other apostrophe is dropped ("Kata'ib" = "Kataib").
 #
 # `_apostrophe` below states the rule; the fast path applies the same rule with
 # two regex substitutions by constant strings (no Python call per apostrophe,
@@ -138,13 +143,20 @@ for _code in range(0x250):  # Latin: warm the table so the common case never mis
 # and check the word before it with fixed-width lookbehinds. They rely on the
 # translated text having no "_" (it folds to a space), so that `\w` and `\b`
 # mean exactly `str.isalnum`, and on only ASCII letters lower-casing to the
-# letters of the elided words (checked in tests/test_normalise.py).
+# letters of the elided words and suffixes (checked in tests/test_normalise.py).
 _APOSTROPHE = re.compile(r"'(?:s\b)?", re.IGNORECASE)
 _ELIDED = frozenset("l d j n m t s c qu dell nell all dall sull coll un".split())
+# Turkish writes the case suffix of a proper noun after an apostrophe (after
+# folding: ı = i, ş = s). Only these, and only after a word of 2+ letters, so
+# "Qa'im", "Kata'ib", "Sha'abi" keep their apostrophe dropped.
+_TURKISH_SUFFIXES = frozenset(
+    """nin nun in un i u yi yu e a ye ya de da te ta den dan ten tan le la yle yla ne na nde nda
+    nden ndan ler lar leri lari lerin larin lere lara deki daki teki taki ndeki ndaki dir dur""".split()
+)
 
 
 def _apostrophe(match: re.Match[str]) -> str:
-    """Same length out as in: elision/possessive apostrophes become spaces."""
+    """Same length out as in: elision/possessive/suffix apostrophes become spaces."""
     text, i, found = match.string, match.start(), match.group()
     end = match.end()
     word_start = i
@@ -155,6 +167,12 @@ def _apostrophe(match: re.Match[str]) -> str:
         return " " + found[1:]  # "l'EI" -> "l EI", "d'Aïn" -> "d Aïn"
     if len(found) == 2 and i > 0 and text[i - 1].isalnum():
         return "  "  # possessive: "Kirkuk's" -> "Kirkuk  "
+    if i - word_start >= 2:
+        suffix_end = i + 1
+        while suffix_end < len(text) and text[suffix_end].isalnum():
+            suffix_end += 1
+        if text[i + 1 : suffix_end].lower() in _TURKISH_SUFFIXES:
+            return " "  # "SDG'nin" -> "SDG nin"
     return found
 
 
@@ -162,16 +180,18 @@ def _any_case(word: str) -> str:
     return "".join(f"[{c}{c.upper()}]" for c in word)
 
 
-def _elision_pattern() -> re.Pattern[str]:
+def _word_break_pattern() -> re.Pattern[str]:
     # One lookbehind per word length (lookbehinds must be fixed-width).
     by_length: dict[int, list[str]] = {}
     for word in sorted(_ELIDED):
         by_length.setdefault(len(word), []).append(_any_case(word))
-    behind = "|".join(rf"(?<=\b(?:{'|'.join(words)})')" for _, words in sorted(by_length.items()))
-    return re.compile(rf"'(?=\w)(?:{behind})")
+    elision = "|".join(rf"(?<=\b(?:{'|'.join(words)})')" for _, words in sorted(by_length.items()))
+    suffixes = "|".join(_any_case(s) for s in sorted(_TURKISH_SUFFIXES, key=lambda s: (-len(s), s)))
+    # The suffix check must not see a possessive "'s": that alternative is tried first by _POSSESSIVE.
+    return re.compile(rf"'(?:(?=\w)(?:{elision})|(?<=\w\w')(?=(?:{suffixes})\b))")
 
 
-_ELISION = _elision_pattern()  # "'" after an elided word, before a letter -> " "
+_WORD_BREAK = _word_break_pattern()  # "'" of an elision or before a Turkish suffix -> " "
 _POSSESSIVE = re.compile(r"'(?<=\w')[sS]\b")  # "'s" after a letter (not an elision) -> "  "
 
 
@@ -242,63 +262,171 @@ def _identity_runs() -> re.Pattern[str]:
 _IDENTITY_RUNS = _identity_runs()
 
 
-# European text (most news) uses few non-ASCII characters beyond Latin-1 letters,
-# typographic quotes and dashes. For a text with no others, one C pass of the
-# "charmap" codec (a lookup table, no Python call per character) gives each
-# character a byte of its own: ASCII as itself, 128 such common characters
-# ("slots") as 128..255. A second 256-byte translate folds those bytes, and the
-# result is decoded as Latin-1, a 1-byte string: no UTF-8 round trip, no set of
-# distinct characters, no str.replace per character (a fifth less time to fold
-# such a text). A slot whose fold is not one character (ß -> ss, "…" -> three
-# spaces, ZWNJ -> nothing) keeps its byte through the translate, decodes to
-# chr(byte), and only that is replaced by its fold afterwards. Every slot folds
-# to ASCII, so those placeholders never clash with folded text. Any other
-# character (Arabic, Cyrillic, ł, a lone surrogate) makes the codec raise at
-# once, and the text takes the UTF-8 path below.
-def _charmap_slots() -> list[str]:
-    wanted = (
-        [chr(c) for c in range(0xA0, 0x100)]  # Latin-1: letters with accents, nbsp, «», ...
-        + list("\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f")  # quotes
-        + list("\u2010\u2011\u2012\u2013\u2014\u2015\u2026\u2022")  # dashes, ellipsis, bullet
-        + list("\u200b\u200c\u200d\u200e\u200f\u2032\u2033\u2039\u203a")  # zero-width, bidi, primes, ‹›
-        + [chr(c) for c in range(0x100, 0x180)]  # Latin Extended-A, as many as fit
-    )
-    slots = [c for c in wanted if FOLD_TABLE[ord(c)].isascii()]
-    return slots[:128]
+# Latin-1 text (a "1-byte" str in CPython) is encoded by a memcpy; one 256-byte
+# translate then folds it. A Latin-1 character whose fold is not one Latin-1
+# character (ß -> ss, µ -> μ, soft hyphen -> nothing) keeps its byte through the
+# translate and is replaced by its fold after decoding: such a "placeholder"
+# never appears in folded text, since a fold never contains a character that
+# folds to something else.
+def _latin1_table(ascii_table: bytes) -> bytes:
+    high = bytearray()
+    for code in range(128, 256):
+        folded = FOLD_TABLE[code]
+        high.append(ord(folded) if len(folded) == 1 and ord(folded) < 256 else code)
+    return ascii_table[:128] + bytes(high)
 
 
-_SLOTS = _charmap_slots()
-assert len(_SLOTS) == 128 and len(set(_SLOTS)) == 128
-_CHARMAP = codecs.charmap_build("".join(chr(i) for i in range(128)) + "".join(_SLOTS))
-# slot byte -> its fold where that is one character; else the byte itself (a placeholder)
-_SLOT_BYTES = bytes(
-    ord(FOLD_TABLE[ord(c)]) if len(FOLD_TABLE[ord(c)]) == 1 else 128 + k for k, c in enumerate(_SLOTS)
-)
-_CHARMAP_BYTES = {
-    table: table[:128] + _SLOT_BYTES for table in (_ASCII_BYTES, _ASCII_BYTES_ONE_LINE)
-}
-# placeholder (as decoded from Latin-1) -> (the text's character, its fold)
+_LATIN1_BYTES = {table: _latin1_table(table) for table in (_ASCII_BYTES, _ASCII_BYTES_ONE_LINE)}
+# placeholder -> its fold
 _PLACEHOLDERS = {
-    chr(128 + k): (c, FOLD_TABLE[ord(c)]) for k, c in enumerate(_SLOTS) if len(FOLD_TABLE[ord(c)]) != 1
+    chr(code): FOLD_TABLE[code]
+    for code in range(128, 256)
+    if not (len(FOLD_TABLE[code]) == 1 and ord(FOLD_TABLE[code]) < 256)
 }
 
 
-def _charmap_translate(text: str, ascii_table: bytes) -> tuple[str, list[str]] | None:
-    """`_translate_noting_lengths` for a text of ASCII and slot characters only (else None)."""
-    try:
-        raw = codecs.charmap_encode(text, "strict", _CHARMAP)[0]
-    except UnicodeError:
-        return None
-    folded = raw.translate(_CHARMAP_BYTES[ascii_table])
+def _latin1_translate(raw: bytes, ascii_table: bytes) -> tuple[str, list[str]]:
+    """Fold the Latin-1 bytes of a text; also the characters whose fold is not one character."""
+    folded = raw.translate(_LATIN1_BYTES[ascii_table])
     if folded.isascii():
         return folded.decode("ascii"), []
     result = folded.decode("latin-1")
     resized = []
-    for placeholder in set(folded.translate(None, _ASCII_ONLY).decode("latin-1")):
-        char, fold = _PLACEHOLDERS[placeholder]
-        result = result.replace(placeholder, fold)
-        resized.append(char)
+    for char in set(folded.translate(None, _ASCII_ONLY).decode("latin-1")):
+        fold = _PLACEHOLDERS.get(char)
+        if fold is not None:
+            result = result.replace(char, fold)
+            if len(fold) != 1:
+                resized.append(char)
     return result, resized
+
+
+# Most news text uses ASCII plus a few dozen other characters of one script:
+# typographic quotes and dashes with Latin letters, or the Arabic, Cyrillic,
+# Greek or Hebrew alphabet. A "code page" gives each of up to 128 such
+# characters ("slots") a byte of its own, ASCII keeping its byte, so one C pass
+# of the charmap codec (a lookup table, no Python call per character) turns the
+# text into one byte per character; one more C pass folds it: a 256-byte
+# translate for pages whose slots fold to ASCII (decoded as Latin-1, a 1-byte
+# string), else the charmap decoder with a 256-character table. No UTF-8 round
+# trip, no set of distinct characters, no str.replace per distinct character
+# (which is what makes the general path below slow for Arabic text). A slot
+# whose fold is not one character (ß -> ss, "…" -> three spaces, ZWNJ and
+# harakat -> nothing) decodes to a placeholder that is replaced by its fold
+# afterwards; a placeholder is a character the fold never produces. A
+# character outside the page makes the codec raise at once; the next page
+# holding that character is tried, then the general path.
+_PUNCTUATION = (
+    "\u00a0\u00ab\u00bb\u00b7"  # nbsp, «», middle dot
+    "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f"  # quotes
+    "\u2010\u2011\u2012\u2013\u2014\u2015\u2026\u2022"  # dashes, ellipsis, bullet
+    "\u200b\u200c\u200d\u200e\u200f\u2032\u2033\u2039\u203a"  # zero-width, bidi, primes, ‹›
+    "\u20ac\u2122\u0153\u0152\ufe0f\ufffd"  # €, ™, œ, Œ, emoji variation selector, replacement character
+)
+_LATIN1 = "".join(chr(c) for c in range(0xA0, 0x100))
+_LATIN1_LETTERS = "áàâäãåçéèêëíìîïñóòôöõúùûüýÁÀÂÄÃÇÉÈÊËÍÎÏÓÔÖÕÚÙÛÜÝß°"  # those Central Europe uses too
+_CENTRAL_EUROPEAN = "ąćęłńśźżĄĆĘŁŃŚŹŻčďěňřšťůžČĎĚŇŘŠŤŮŽőűŐŰğıİşŞĞăâîșțĂÂÎȘȚđĐ"  # Polish, Czech, Hungarian, Turkish, Romanian
+_ARABIC_SCRIPT = (
+    "\u060c\u061b\u061f\u066a\u066b\u066c\u06d4"  # ، ؛ ؟ ٪ ٫ ٬ ۔
+    + "".join(chr(c) for c in range(0x0621, 0x063B))  # hamza .. ghain
+    + "".join(chr(c) for c in range(0x0640, 0x0653))  # tatweel, fa .. yeh, harakat
+    + "".join(chr(c) for c in range(0x0660, 0x066A))  # Arabic-Indic digits
+    + "".join(chr(c) for c in range(0x06F0, 0x06FA))  # Persian digits
+    + "\u0670\u0671پچژکگیۀھہےںٹڈڑەۆێڕڵڤ"  # superscript alef, wasla; Persian, Urdu, Kurdish letters
+)
+# Russian, Ukrainian and Belarusian letters first: the page has room for most, not all, of the block.
+_CYRILLIC = "".join(chr(c) for c in range(0x0410, 0x0450)) + "ЁёЄєІіЇїҐґЎў№"
+_GREEK = "".join(chr(c) for c in range(0x0384, 0x03CF) if unicodedata.category(chr(c)) != "Cn")
+_HEBREW = "".join(chr(c) for c in range(0x05B0, 0x05F5) if unicodedata.category(chr(c)) != "Cn")
+
+
+class _CodePage:
+    """ASCII plus 128 characters, one byte each; see above.
+
+    `to_ascii`: keep only slots that fold to ASCII (Latin pages), so the fold
+    is a bytes.translate and the result a 1-byte string.
+    """
+
+    def __init__(self, name: str, wanted: str, to_ascii: bool = False):
+        def fits(c: str) -> bool:
+            return c >= "\x80" and _stable(c) and (not to_ascii or FOLD_TABLE[ord(c)].isascii())
+
+        # Spare slots take more Latin letters, so that every byte is used.
+        spare = "".join(map(chr, range(0xA0, 0x250)))
+        slots = list(dict.fromkeys(c for c in wanted + spare if fits(c)))[:128]
+        self.name = name
+        self.slots = frozenset(slots)
+        self._to_ascii = to_ascii
+        self._encoding = codecs.charmap_build("".join(map(chr, range(128))) + "".join(slots))
+        # placeholder -> (the text's character, its fold)
+        self._placeholders: dict[str, tuple[str, str]] = {}
+        decoded = []
+        for k, char in enumerate(slots):
+            fold = FOLD_TABLE[ord(char)]
+            if len(fold) == 1:
+                decoded.append(fold)
+            else:
+                placeholder = chr(128 + k) if to_ascii else chr(0xE000 + k)
+                self._placeholders[placeholder] = (char, fold)
+                decoded.append(placeholder)
+        self._tables: dict[bytes, bytes | str] = {}
+        for table in (_ASCII_BYTES, _ASCII_BYTES_ONE_LINE):
+            if to_ascii:
+                self._tables[table] = table[:128] + "".join(decoded).encode("latin-1")
+            else:
+                self._tables[table] = table[:128].decode("ascii") + "".join(decoded)
+        # bytes that are not placeholders: deleted to find the placeholders a text holds
+        held = {128 + k for k, c in enumerate(decoded) if c in self._placeholders}
+        self._not_placeholders = bytes(b for b in range(256) if b not in held)
+
+    def translate(self, text: str, ascii_table: bytes) -> tuple[str, list[str]]:
+        """`_translate_noting_lengths` for a text of ASCII and slot characters; UnicodeEncodeError if not."""
+        raw = codecs.charmap_encode(text, "strict", self._encoding)[0]
+        table = self._tables[ascii_table]
+        if self._to_ascii:
+            folded = raw.translate(table)
+            result = folded.decode("ascii") if folded.isascii() else folded.decode("latin-1")
+        else:
+            result = codecs.charmap_decode(raw, "strict", table)[0]
+        resized = []
+        if self._placeholders and not (self._to_ascii and folded.isascii()):  # placeholders are not ASCII
+            for byte in set(raw.translate(None, self._not_placeholders)):
+                char, fold = self._placeholders[chr(byte) if self._to_ascii else table[byte]]
+                placeholder = chr(byte) if self._to_ascii else table[byte]
+                result = result.replace(placeholder, fold)
+                resized.append(char)
+        return result, resized
+
+
+def _stable(char: str) -> bool:
+    """Its fold folds to itself: one replacement is the whole fold."""
+    return all(FOLD_TABLE[ord(c)] == c for c in FOLD_TABLE[ord(char)])
+
+
+_CODE_PAGES = (
+    _CodePage("western", _PUNCTUATION + _LATIN1 + "ğıİşŞĞ", to_ascii=True),
+    _CodePage("central-european", _PUNCTUATION + _CENTRAL_EUROPEAN + _LATIN1_LETTERS + _LATIN1, to_ascii=True),
+    _CodePage("arabic", _PUNCTUATION + _ARABIC_SCRIPT + "éèàçôâêîû"),
+    _CodePage("cyrillic", _CYRILLIC + _PUNCTUATION + "".join(map(chr, range(0x0400, 0x0460)))),
+    _CodePage("greek", _PUNCTUATION + _GREEK),
+    _CodePage("hebrew", _PUNCTUATION + _HEBREW),
+)
+
+
+_PAGE_SLOTS = frozenset().union(*(page.slots for page in _CODE_PAGES))
+
+
+def _code_page_translate(text: str, ascii_table: bytes) -> tuple[str, list[str]] | None:
+    """`_translate_noting_lengths` through the first code page that holds the text (None: none does)."""
+    pages = _CODE_PAGES
+    while pages:
+        page, pages = pages[0], pages[1:]
+        try:
+            return page.translate(text, ascii_table)
+        except UnicodeEncodeError as error:
+            missing = text[error.start]
+            pages = tuple(p for p in pages if missing in p.slots)
+    return None
 
 
 def _non_ascii(text: str) -> set[str]:
@@ -321,29 +449,55 @@ def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[
     """`_translate`, plus the characters of `text` that fold to other than one character
 
     (None: not known, the slow path was taken), which is what `Offsets` needs.
+
+    Paths, fastest first: ASCII (one bytes.translate); Latin-1 (a 1-byte
+    string: `_latin1_translate`); a code page (`_CodePage`); any other text.
+    For the last, the distinct non-ASCII characters are collected from the
+    UTF-8 bytes (ASCII bytes deleted: a few C passes). Those outside every
+    code page (an emoji, a symbol, a presentation form) are replaced by their
+    fold, usually one or two str.replace, and the code pages are tried again.
+    Text that still fits none (Chinese, Japanese, mixed scripts) gets one
+    translate of its ASCII bytes and one str.replace per distinct character.
     """
     if text.isascii():
         return text.encode("ascii").translate(ascii_table).decode("ascii"), []
-    found = _charmap_translate(text, ascii_table)
+    try:
+        return _latin1_translate(text.encode("latin-1"), ascii_table)
+    except UnicodeEncodeError:
+        pass
+    found = _code_page_translate(text, ascii_table)
     if found is not None:
         return found
     try:
         raw = text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates cannot be encoded: take the slow path
         return _slow_translate(text, ascii_table), None
-    folded = raw.translate(ascii_table).decode("utf-8")
     others = raw.translate(None, _ASCII_ONLY).decode("utf-8")
     if len(others) > 64:  # see _identity_runs
         others = _IDENTITY_RUNS.sub("", others)
-    resized = []
+    replacements = []
     for char in set(others):
         replacement = _REPLACEMENTS[char]
-        if replacement:
-            folded = folded.replace(*replacement)
-            if len(replacement[1]) != 1:
-                resized.append(char)
-        elif replacement is _UNSTABLE:
+        if replacement is _UNSTABLE:
             return _slow_translate(text, ascii_table), None
+        if replacement:
+            replacements.append(replacement)
+    outside = [(char, fold) for char, fold in replacements if char not in _PAGE_SLOTS]
+    if outside:
+        narrowed, resized = text, []
+        for char, fold in outside:
+            narrowed = narrowed.replace(char, fold)
+            if len(fold) != 1:
+                resized.append(char)
+        found = _code_page_translate(narrowed, ascii_table)
+        if found is not None:
+            return found[0], resized + found[1]
+    folded = raw.translate(ascii_table).decode("utf-8")
+    resized = []
+    for char, fold in replacements:
+        folded = folded.replace(char, fold)
+        if len(fold) != 1:
+            resized.append(char)
     return folded, resized
 
 
@@ -354,16 +508,21 @@ def _slow_translate(text: str, ascii_table: bytes) -> str:
 
 def _apply_apostrophes(translated: str) -> str:
     """The apostrophe rule on translated text, same length; the "'" left are to be dropped."""
-    # The elision pass only turns "'" into " ", which changes nothing the
-    # possessive pass looks at (both are non-word characters).
+    # The word-break pass only turns "'" into " ", which changes nothing the
+    # possessive pass looks at (both are non-word characters). Possessive
+    # "'s" never reaches the suffix rule: "s" is not a Turkish suffix.
     if "'" not in translated:
         return translated
-    return _POSSESSIVE.sub("  ", _ELISION.sub(" ", translated))
+    return _POSSESSIVE.sub("  ", _WORD_BREAK.sub(" ", translated))
+
+
+def _drop_apostrophes(marked: str) -> str:
+    return marked.replace("'", "") if "'" in marked else marked
 
 
 def _py_fold_cased(text: str) -> str:
     """Normalised text with case kept (fast path, no offsets)."""
-    return _apply_apostrophes(_translate(text)).replace("'", "")
+    return _drop_apostrophes(_apply_apostrophes(_translate(text)))
 
 
 def _py_fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str, Offsets]:
@@ -373,7 +532,7 @@ def _py_fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str,
     """
     translated, resized = _translate_noting_lengths(text, _ASCII_BYTES_ONE_LINE if one_line else _ASCII_BYTES)
     marked = _apply_apostrophes(translated)
-    return marked.replace("'", ""), _MarkedOffsets(text, marked, resized)
+    return _drop_apostrophes(marked), _MarkedOffsets(text, marked, resized)
 
 
 def _py_fold_for_scan(text: str) -> tuple[str, str, Offsets]:
@@ -482,69 +641,9 @@ class _MarkedOffsets(Offsets):
         self._dropped, self._keys, self._origins = dropped, keys, origins
 
 
-class _ArrayOffsets(Offsets):
-    """The map of the C fold: computed while folding, as three native int64 arrays (bytes)."""
-
-    __slots__ = ("_arrays",)
-
-    def __init__(self, text: str, arrays: tuple[bytes, bytes, bytes]):
-        self.text = text
-        self._arrays = arrays
-        self._dropped = None
-
-    def _build(self) -> None:
-        self._dropped, self._keys, self._origins = (memoryview(a).cast("q") for a in self._arrays)
-
-
-# -- the C fold (monitor/match/_fold.c), and which fold is used ------------------------
-#
-# It returns the same strings, and the Offsets segment map already computed (it
-# knows where each character went; nothing has to be searched for afterwards).
-def _c_fold_cased(text: str) -> str:
-    """Normalised text with case kept (fast path, no offsets)."""
-    return _c_fold.fold(text, False, False)[0]
-
-
-def _c_fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str, Offsets]:
-    """`fold_cased(text)` and a lazy map from its positions back to `text`.
-
-    `one_line`: newlines become spaces too (same length, same offsets).
-    """
-    cased, _, arrays = _c_fold.fold(text, one_line, False)
-    return cased, _ArrayOffsets(text, arrays)
-
-
-def _c_fold_for_scan(text: str) -> tuple[str, str, Offsets]:
-    """What the matcher scans: the one-line cased fold, its padded lower case, and offsets.
-
-    `(cased, f" {cased} ".lower(), offsets)` with `cased, offsets =
-    fold_cased_with_offsets(text, one_line=True)`.
-    """
-    cased, scan, arrays = _c_fold.fold(text, True, True)
-    return cased, scan, _ArrayOffsets(text, arrays)
-
-
-class Folder(NamedTuple):
-    """One implementation of the fast path (the tests run every one against the reference)."""
-
-    name: str
-    fold_cased: Callable[[str], str]
-    fold_cased_with_offsets: Callable[..., tuple[str, Offsets]]
-    fold_for_scan: Callable[[str], tuple[str, str, Offsets]]
-
-
-PYTHON_FOLDER = Folder("python", _py_fold_cased, _py_fold_cased_with_offsets, _py_fold_for_scan)
-C_FOLDER: Folder | None = None
-if _c_fold is not None:
-    _c_fold.configure(FOLD_TABLE, sorted(_ELIDED))
-    C_FOLDER = Folder("c", _c_fold_cased, _c_fold_cased_with_offsets, _c_fold_for_scan)
-
-# The C fold when it is built, else the Python one. Bound once here rather than
-# chosen per call: `fold_cased` runs for every alias variant of a big watchlist.
-FOLDER = C_FOLDER or PYTHON_FOLDER
-fold_cased = FOLDER.fold_cased
-fold_cased_with_offsets = FOLDER.fold_cased_with_offsets
-fold_for_scan = FOLDER.fold_for_scan
+fold_cased = _py_fold_cased
+fold_cased_with_offsets = _py_fold_cased_with_offsets
+fold_for_scan = _py_fold_for_scan
 
 
 def fold(text: str) -> str:
