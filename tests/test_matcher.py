@@ -130,7 +130,7 @@ def test_role_pattern_reports_the_name(matcher: Matcher) -> None:
     text = "“No one was hurt,” coalition spokesman Col. Joe Scrocca said on Twitter."
     [match] = [m for m in matcher.match(text) if m.entity_id == "coalition-spokesperson"]
     assert match.mentions[0].text == "Joe Scrocca"
-    assert match.mentions[0].rule == "role:before"
+    assert match.mentions[0].rule == "role: before"
     text = "Joe Scrocca, a spokesman for the coalition, said no one was hurt."
     [match] = [m for m in matcher.match(text) if m.entity_id == "coalition-spokesperson"]
     assert match.mentions[0].text == "Joe Scrocca"

@@ -7,6 +7,8 @@ matcher.
 
 Shape (see config/watchlist.yaml for a commented example):
 
+    inflection: {endings: [s, t, nak, u, a, ...], min_letters: 5}   # case endings after names
+    bases: {words: [air base, قاعدة, ...], excludes: {words: [city], within: 2}}
     variant_rules:                 # transliteration rules applied to every alias
       - name: q-k
         alternatives: [q, k]
@@ -19,6 +21,8 @@ Shape (see config/watchlist.yaml for a commented example):
           - text: Kirkuk           # mapping: weak alias with context rules
             variants: false
             requires: {words: [base, air base, airbase, K1], within: 4}
+        places: [Kirkuk, كركوك]     # the base named by its place, next to a base word
+        inflection: false          # no case endings after this entity's names
 """
 
 from __future__ import annotations
@@ -115,6 +119,9 @@ class AliasSpec(_Strict):
     variants: bool = True  # False: match only this spelling (after normalisation)
     requires: list[ContextRule] = Field(default_factory=list)  # all must hold
     excludes: list[ContextRule] = Field(default_factory=list)  # any one vetoes
+    # A case ending may follow the name (Hungarian "Szulejmánit", Polish "Hezbollahu");
+    # None: as the entity / the watchlist's `inflection` says.
+    inflection: bool | None = None
     note: str | None = None
 
     @field_validator("text")
@@ -218,6 +225,15 @@ class Entity(_Strict):
     skip_variant_rules: list[str] = Field(default_factory=list)  # global rules not to apply here
     roles: list[RoleSpec] = Field(default_factory=list)
     implies: list[str] = Field(default_factory=list)  # e.g. myles-caggins implies coalition-spokesperson
+    inflection: bool | None = None  # None: as the watchlist's `inflection` says; an alias may say otherwise
+    # A base named by the place it lies in: each place counts next to a base word
+    # of the watchlist's `bases` rule ("Kirkuk air base", "قاعدة كركوك الجوية").
+    places: list[str] = Field(default_factory=list)
+
+    @field_validator("places")
+    @classmethod
+    def _places(cls, values: list[str]) -> list[str]:
+        return [_clean_text(v, "a place") for v in values]
 
     @field_validator("id")
     @classmethod
@@ -240,8 +256,8 @@ class Entity(_Strict):
 
     @model_validator(mode="after")
     def _unique_aliases(self) -> Entity:
-        if not self.aliases and not self.roles:
-            raise ValueError("an entity needs at least one alias or role")
+        if not self.aliases and not self.roles and not self.places:
+            raise ValueError("an entity needs at least one alias, role or place")
         seen: set[tuple[str, bool]] = set()
         for alias in self.aliases:
             key = (alias.text if alias.case_sensitive else alias.text.casefold(), alias.case_sensitive)
@@ -251,12 +267,71 @@ class Entity(_Strict):
         return self
 
 
+class InflectionRule(_Strict):
+    """Case endings that may follow a name written as one word with it.
+
+    Languages that decline names glue the ending on (Hungarian "Szulejmánit",
+    Polish "Hezbollahu", Finnish "Soleimanin", Russian "Мухандиса" once
+    transliterated, German genitive "Soleimanis"; Turkish after an apostrophe
+    is a word break already). An alias takes them when its last word has at
+    least `min_letters` letters and it is not case-sensitive; an entity or an
+    alias may switch it off (`inflection: false`) or on.
+    """
+
+    enabled: bool = True
+    endings: list[str] = Field(default_factory=list)
+    min_letters: int = Field(default=5, ge=3, le=20)
+    note: str | None = None
+
+    @field_validator("endings")
+    @classmethod
+    def _endings(cls, values: list[str]) -> list[str]:
+        cleaned = [_clean_text(v, "an ending") for v in values]
+        for v in cleaned:
+            if len(v) > 6 or not v.isalpha():
+                raise ValueError(f"an ending is 1-6 letters (got {v!r})")
+        return cleaned
+
+
+class BaseRule(_Strict):
+    """When a place name means the base there: a base word next to it, no town word.
+
+    `words`: base words of each language ("air base", "base aérienne", "قاعدة");
+    `before`/`after`: how many words away they may stand; `excludes`: words
+    that make it the town ("city", "province", "مدينة").
+    """
+
+    words: list[str] = Field(default_factory=list)
+    before: int = Field(default=3, ge=0, le=20)
+    after: int = Field(default=2, ge=0, le=20)
+    excludes: list[ContextRule] = Field(default_factory=list)
+    note: str | None = None
+
+    @field_validator("words")
+    @classmethod
+    def _words(cls, words: list[str]) -> list[str]:
+        return ContextRule(words=words).words
+
+    @field_validator("excludes", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
+
+
 class Watchlist(_Strict):
     version: int = 1
     max_variants_per_alias: int = Field(default=200, ge=1, le=5000)
     max_changes_per_variant: int = Field(default=3, ge=0, le=6)
     variant_rules: list[VariantRule] = Field(default_factory=list)
+    inflection: InflectionRule = Field(default_factory=lambda: InflectionRule(enabled=False))
+    bases: BaseRule | None = None
     entities: list[Entity] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _places_need_bases(self) -> Watchlist:
+        if self.bases is None and any(e.places for e in self.entities):
+            raise ValueError("entities list 'places' but the watchlist has no 'bases' rule (base words)")
+        return self
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Watchlist:

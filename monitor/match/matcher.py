@@ -3,19 +3,32 @@
 How a text is matched:
 
 1. Normalise it, newlines as spaces, lower-case it and pad it with spaces
-   (`normalise.fold_for_scan`: one pass of the C extension, or a few C passes
-   of the standard library without it). Every alias variant is stored as
-   " variant " so the automaton only reports whole words: a space stands for
-   any word break after normalisation.
-   (Scripts written without spaces, such as Chinese, get no padding.)
-2. One pass of the automaton finds alias variants and role phrases.
+   (`normalise.fold_for_scan`: a few C passes of the standard library). Every
+   alias variant is stored as " variant " so the automaton only reports whole
+   words: a space stands for any word break after normalisation. Scripts
+   written without spaces (Chinese, Japanese) get no padding; an alias that
+   may take a case ending (`inflection`) gets none on the right, and the
+   letters that follow it must be one of the watchlist's endings.
+2. One pass of the automaton finds alias variants and role phrases. Text with
+   Chinese or Japanese characters is scanned once more with those characters
+   blanked, so a Latin acronym glued to them ("美军与SDF合作") is a word; text
+   with Greek or Cyrillic words once more in Latin letters
+   (`transliterate.py`), so Latin aliases and their variant rules find
+   "Сулеймани" and "Σουλεϊμανί".
 3. Case-sensitive acronyms (IS, SDF, KH) are checked against the cased text at
    the same positions, which normalisation keeps aligned.
 4. Context rules of weak aliases look at the words around the mention, or the
-   whole document, and at the entities already accepted.
-5. Role phrases ("coalition spokesman") take the capitalised name next to them.
+   whole document, and at the entities already accepted. A base entity's
+   `places` count next to a base word of the watchlist's `bases` rule.
+5. Role phrases ("coalition spokesman") take the capitalised name next to them
+   (in scripts without capitals, the name after a rank).
 6. Only accepted mentions are mapped back to original offsets, through the
-   segment map `normalise.Offsets` (built on first use, bisect per position).
+   segment map `normalise.Offsets` (built on first use, bisect per position),
+   and for transliterated text through its word map first.
+
+Each mention says which mechanism found it (`Mention.rule`, `monitor match
+--explain`): alias, variant rule, inflection, transliteration, role, context
+rule.
 
 The Matcher is built once and only read afterwards, so any number of threads may
 call `match` at the same time. It does no I/O.
@@ -27,14 +40,15 @@ import functools
 import gc
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import ahocorasick
 
+from monitor.config.watchlist import AliasSpec, ContextRule, Entity, RoleSpec, Watchlist
 from monitor.match.normalise import Offsets, fold_cased, fold_for_scan, fold_phrase
-from monitor.match.variants import generate, script_of
-from monitor.config.watchlist import AliasSpec, ContextRule, RoleSpec, Watchlist
+from monitor.match.transliterate import Transliteration, latin_spelling, transliterate
+from monitor.match.variants import Variant, generate, script_of
 
 
 @dataclass(frozen=True)
@@ -42,8 +56,11 @@ class Mention:
     text: str  # == original[start:end]
     start: int
     end: int
-    alias: str  # the watchlist alias (or role phrase) that matched
-    rule: str  # how: "alias", "variant:q-k+article", "role:before", "implied:myles-caggins"; "+context:..."
+    alias: str  # the watchlist alias (or role phrase, or place) that matched
+    # how: the mechanism first ("alias", "variant rule", "inflection", "transliteration",
+    # "role", "context rule", "implied"), then its details, e.g.
+    # "variant rule: q-k-g+article", "inflection: -nak", "role: before", "implied: myles-caggins"
+    rule: str
 
 
 @dataclass(frozen=True)
@@ -66,12 +83,13 @@ class Explanation:
     rules: tuple[str, ...]  # variant rules that produced that spelling
     context: str  # which context rule fired or failed
     accepted: bool
+    mechanism: str = "alias"  # alias, variant rule, inflection, transliteration, role, context rule
 
     def __str__(self) -> str:
         verdict = "MATCH " if self.accepted else "reject"
         how = "+".join(self.rules) if self.rules else "as written"
         return (
-            f"{verdict} {self.entity_id:<28} {self.text!r} [{self.start}:{self.end}]"
+            f"{verdict} {self.entity_id:<28} {self.text!r} [{self.start}:{self.end}]  by {self.mechanism}"
             f"  alias={self.alias!r} variant={self.variant!r} ({how})"
             + (f"  context: {self.context}" if self.context else "")
         )
@@ -91,6 +109,8 @@ class _Pattern(NamedTuple):
     role_side: str = ""  # "before" | "after"
     requires: tuple[_Rule, ...] = ()  # spec.requires, compiled
     excludes: tuple[_Rule, ...] = ()  # spec.excludes or role.excludes, compiled
+    place: bool = False  # a base's place name, counted next to a base word
+    latin_only: bool = False  # a Cyrillic/Greek alias in Latin letters: only for the transliterated scan
 
 
 class _Rule(NamedTuple):
@@ -102,10 +122,22 @@ class _Rule(NamedTuple):
 
 
 def _compile_rules(rules: list[ContextRule]) -> tuple[_Rule, ...]:
-    return tuple(
-        _Rule(rule.window, tuple((n, w) for w in rule.words if (n := _word_needle(w))), tuple(rule.entities))
-        for rule in rules
-    )
+    return tuple(_Rule(rule.window, _needles(tuple(rule.words)), tuple(rule.entities)) for rule in rules)
+
+
+@functools.lru_cache(maxsize=1024)
+def _needles(words: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(what to look for, the word as written) for each word; Greek and Cyrillic words
+    also in Latin letters, for the transliterated scan. Cached: big watchlists repeat lists."""
+    found = []
+    for word in words:
+        needle = _word_needle(word)
+        if needle:
+            found.append((needle, word))
+            latin = latin_spelling(needle) if not needle.isascii() else needle
+            if latin != needle:
+                found.append((latin, word))
+    return tuple(found)
 
 
 class _Key(NamedTuple):
@@ -113,6 +145,8 @@ class _Key(NamedTuple):
     lpad: int
     rpad: int
     patterns: tuple[int, ...]
+    open_end: bool = False  # no space on the right: a case ending may follow (inflection)
+    latin_only: bool = False  # only in the transliterated scan (the transliteration of a Cyrillic alias)
 
 
 @dataclass
@@ -124,7 +158,7 @@ class _Candidate:
     context: str = ""
     original: tuple[int, int] | None = None
     name_span: tuple[int, int] | None = None  # roles: the person's name in the original text
-    extra: list[str] = field(default_factory=list)
+    ending: str = ""  # inflection: the case ending after the name
 
 
 @dataclass(frozen=True)
@@ -137,10 +171,17 @@ class _Entity:
 class Matcher:
     """Immutable after construction; see module docstring."""
 
-    def __init__(self, entities: list[_Entity], patterns: list[_Pattern], automaton: ahocorasick.Automaton | None):
+    def __init__(
+        self,
+        entities: list[_Entity],
+        patterns: list[_Pattern],
+        automaton: ahocorasick.Automaton | None,
+        endings: frozenset[str] = frozenset(),
+    ):
         self._entities = entities
         self._patterns = patterns
         self._automaton = automaton
+        self._endings = endings
         self._index = {e.id: i for i, e in enumerate(entities)}
 
     # -- building -------------------------------------------------------------------------
@@ -174,21 +215,31 @@ class Matcher:
             patterns.append(pattern)
             keys.setdefault(key, []).append(len(patterns) - 1)
 
+        inflection = watchlist.inflection
         for ei, entity in enumerate(watchlist.entities):
             skip = set(entity.skip_variant_rules)
             rules = list(entity.variant_rules) + [r for r in watchlist.variant_rules if r.name not in skip]
-            for alias in entity.aliases:
+            aliases = [(alias, False) for alias in entity.aliases] + [(place, True) for place in _places(entity, watchlist)]
+            for alias, place in aliases:
                 # Case-sensitive aliases compare letters only, so "K-1" passes for "K1".
                 cased = "".join(fold_cased(alias.text).split()) if alias.case_sensitive else None
                 requires = _compile_rules(alias.requires) if alias.requires else ()
                 excludes = _compile_rules(alias.excludes) if alias.excludes else ()
-                for variant in generate(
-                    alias, rules, watchlist.max_variants_per_alias, watchlist.max_changes_per_variant
-                ):
-                    add(
-                        _pad(variant.text),
-                        _Pattern(ei, alias.text, variant.text, variant.rules, alias, cased, None, "", requires, excludes),
+                inflects = _inflects(alias, entity, watchlist)
+                variants = generate(alias, rules, watchlist.max_variants_per_alias, watchlist.max_changes_per_variant)
+                for variant in variants:
+                    pattern = _Pattern(
+                        ei, alias.text, variant.text, variant.rules, alias, cased, None, "", requires, excludes, place
                     )
+                    add(_key(variant.text, inflects, inflection.min_letters), pattern)
+                    # A Greek or Cyrillic spelling is also searched in transliterated text,
+                    # where its case endings are Latin letters too.
+                    latin = latin_spelling(variant.text) if not variant.text.isascii() else variant.text
+                    if latin != variant.text:
+                        latin_pattern = pattern._replace(
+                            variant=latin, rules=(*variant.rules, "transliteration"), latin_only=True
+                        )
+                        add(_key(latin, inflects, inflection.min_letters), latin_pattern)
             for role in entity.roles:
                 role_excludes = _compile_rules(role.excludes)
                 for side, phrases in (("before", role.before), ("after", role.after)):
@@ -205,9 +256,12 @@ class Matcher:
             for key, pids in keys.items():
                 lpad = 1 if key.startswith(" ") else 0
                 rpad = 1 if key.endswith(" ") else 0
-                automaton.add_word(key, _Key(len(key), lpad, rpad, tuple(pids)))
+                open_end = not rpad and key[-1:].isascii() and key[-1:].isalpha()
+                latin_only = all(patterns[p].latin_only for p in pids)
+                automaton.add_word(key, _Key(len(key), lpad, rpad, tuple(pids), open_end, latin_only))
             automaton.make_automaton()
-        return cls(entities, patterns, automaton)
+        endings = frozenset(fold_phrase(e) for e in inflection.endings) if inflection.enabled else frozenset()
+        return cls(entities, patterns, automaton, endings)
 
     # -- matching -------------------------------------------------------------------------
 
@@ -223,45 +277,58 @@ class Matcher:
         if not isinstance(text, str) or not text or self._automaton is None:
             return [], []
         cased, scan, offsets = fold_for_scan(text)
-        candidates = self._candidates(scan, cased)
-        if not candidates:
-            return [], []
         mapper = _Mapper(offsets)
-        self._decide(scan, candidates, mapper)
+        candidates = self._candidates(scan, cased)
+        passes: list[tuple[list[_Candidate], str, _Mapper, str]] = []
+        if not scan.isascii():  # other scripts: perhaps Chinese/Japanese, Greek or Cyrillic words
+            blanked = _blank_nospace_scripts(scan)
+            if blanked is not None:
+                candidates = self._merge_blanked(candidates, self._candidates(blanked, cased))
+            latin = transliterate(scan)
+            if latin is not None:
+                found = [c for c in self._candidates(latin.text, None, transliterated=True) if latin.covers(c.start, c.end)]
+                if found:
+                    passes.append((found, latin.text, _TransliteratedMapper(latin, mapper), "transliteration"))
+        if candidates:
+            passes.insert(0, (candidates, scan, mapper, ""))
+        if not passes:
+            return [], []
 
         explanations: list[Explanation] = []
-        role_hits = {(c.start, c.end) for c in candidates if c.accepted and self._patterns[c.pattern].role is not None}
         by_entity: dict[int, dict[tuple[int, int], Mention]] = {}
-        for cand in candidates:
-            pattern = self._patterns[cand.pattern]
-            if cand.accepted or explain:
-                if cand.original is None:
-                    cand.original = mapper.span(cand.start - 1, cand.end - 1)
-            if cand.accepted:
-                start, end = cand.name_span or cand.original
-                rule = _rule_label(pattern, cand)
-                mention = Mention(text[start:end], start, end, pattern.alias, rule)
-                for entity in (pattern.entity, *self._entities[pattern.entity].implies):
-                    if entity != pattern.entity:
-                        mention = Mention(
-                            mention.text, start, end, pattern.alias, f"implied:{self._entities[pattern.entity].id}"
+        for found, scanned, where, how in passes:
+            self._decide(scanned, found, where)
+            role_hits = {(c.start, c.end) for c in found if c.accepted and self._patterns[c.pattern].role is not None}
+            for cand in found:
+                pattern = self._patterns[cand.pattern]
+                if cand.accepted or explain:
+                    if cand.original is None:
+                        cand.original = where.span(cand.start, cand.end)
+                mechanism, rule = _mechanism(pattern, cand, how)
+                if cand.accepted:
+                    start, end = cand.name_span or cand.original
+                    mention = Mention(text[start:end], start, end, pattern.alias, rule)
+                    for entity in (pattern.entity, *self._entities[pattern.entity].implies):
+                        if entity != pattern.entity:
+                            implied = f"implied: {self._entities[pattern.entity].id}"
+                            mention = Mention(mention.text, start, end, pattern.alias, implied)
+                        by_entity.setdefault(entity, {}).setdefault((start, end), mention)
+                if explain and not (pattern.role is not None and not cand.accepted and (cand.start, cand.end) in role_hits):
+                    start, end = cand.original
+                    explanations.append(
+                        Explanation(
+                            self._entities[pattern.entity].id,
+                            text[start:end],
+                            start,
+                            end,
+                            pattern.alias,
+                            pattern.variant,
+                            pattern.rules + ((f"-{cand.ending}",) if cand.ending else ()),
+                            cand.context,
+                            bool(cand.accepted),
+                            mechanism,
                         )
-                    by_entity.setdefault(entity, {}).setdefault((start, end), mention)
-            if explain and not (pattern.role is not None and not cand.accepted and (cand.start, cand.end) in role_hits):
-                start, end = cand.original
-                explanations.append(
-                    Explanation(
-                        self._entities[pattern.entity].id,
-                        text[start:end],
-                        start,
-                        end,
-                        pattern.alias,
-                        pattern.variant,
-                        pattern.rules,
-                        cand.context,
-                        bool(cand.accepted),
                     )
-                )
 
         matches = []
         for entity, mentions in by_entity.items():
@@ -272,20 +339,43 @@ class Matcher:
         explanations.sort(key=lambda x: (x.start, x.entity_id))
         return matches, explanations
 
-    def _candidates(self, scan: str, cased: str) -> list[_Candidate]:
+    def _candidates(self, scan: str, cased: str | None, transliterated: bool = False) -> list[_Candidate]:
+        """Alias variants and role phrases in `scan` (`cased`: None in transliterated text: no acronyms)."""
         found = []
         patterns = self._patterns
         for last, key in self._automaton.iter(scan):
+            if key.latin_only and not transliterated:
+                continue
             start = last - key.length + 1 + key.lpad
             end = last + 1 - key.rpad
-            for pid in key.patterns:
-                want = patterns[pid].cased
-                # scan = " " + lower; cased is aligned with lower, one to the left
-                if want is not None and cased[start - 1 : end - 1].replace(" ", "") != want:
+            ending = ""
+            if key.open_end and scan[end] != " ":
+                # A case ending: the rest of the word must be one of the watchlist's endings.
+                stop = scan.find(" ", end)
+                ending = scan[end:stop]
+                if ending not in self._endings:
                     continue
-                found.append(_Candidate(start, end, pid))
+                end = stop
+            for pid in key.patterns:
+                pattern = patterns[pid]
+                want = pattern.cased
+                if want is not None:
+                    # scan = " " + lower; cased is aligned with lower, one to the left
+                    if cased is None or cased[start - 1 : end - 1].replace(" ", "") != want:
+                        continue
+                elif pattern.latin_only and not transliterated:
+                    continue
+                found.append(_Candidate(start, end, pid, ending=ending))
         found.sort(key=lambda c: (c.start, -c.end))
         return found
+
+    def _merge_blanked(self, candidates: list[_Candidate], blanked: list[_Candidate]) -> list[_Candidate]:
+        """Add what the scan with Chinese/Japanese characters blanked found (Latin words glued to them)."""
+        seen = {(c.start, c.end, c.pattern) for c in candidates}
+        new = [c for c in blanked if (c.start, c.end, c.pattern) not in seen]
+        if not new:
+            return candidates
+        return sorted(candidates + new, key=lambda c: (c.start, -c.end))
 
     def _decide(self, scan: str, candidates: list[_Candidate], mapper: _Mapper) -> None:
         accepted_at: dict[int, list[tuple[int, int]]] = {}
@@ -349,7 +439,7 @@ class Matcher:
             if veto:
                 cand.accepted, cand.context = False, f"excluded by {veto}"
                 continue
-            cand.original = mapper.span(cand.start - 1, cand.end - 1)
+            cand.original = mapper.span(cand.start, cand.end)
             name = _role_name(mapper.text, cand.original, pattern.role_side)
             if name is None:
                 cand.accepted, cand.context = False, "no capitalised name next to the role phrase"
@@ -371,18 +461,75 @@ def _pad(text: str) -> str:
     return left + text + right
 
 
-def _rule_label(pattern: _Pattern, cand: _Candidate) -> str:
+def _key(variant: str, inflects: bool, min_letters: int) -> str:
+    """The automaton key of a spelling: padded, but open on the right where a case ending may follow."""
+    if inflects and variant[-1:].isascii() and variant[-1:].isalpha():
+        last_word = variant.rsplit(" ", 1)[-1]
+        if sum(c.isalpha() for c in last_word) >= min_letters:
+            return " " + variant
+    return _pad(variant)
+
+
+def _inflects(alias: AliasSpec, entity: Entity, watchlist: Watchlist) -> bool:
+    """Whether case endings may follow this alias: its switch, else its entity's, else the watchlist's."""
+    if alias.case_sensitive or not watchlist.inflection.endings:
+        return False
+    for switch in (alias.inflection, entity.inflection, watchlist.inflection.enabled):
+        if switch is not None:
+            return switch
+    return False
+
+
+def _places(entity: Entity, watchlist: Watchlist) -> list[AliasSpec]:
+    """A base's place names as weak aliases: next to a base word, not next to a town word."""
+    bases = watchlist.bases
+    if bases is None or not entity.places:
+        return []
+    near_base = ContextRule(words=bases.words, before=bases.before, after=bases.after)
+    return [AliasSpec(text=place, requires=[near_base], excludes=bases.excludes) for place in entity.places]
+
+
+# Chinese, Japanese (and Thai): no spaces between words.
+_NOSPACE_SCRIPTS = re.compile("[\u0e00-\u0eff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+
+
+def _blank_nospace_scripts(scan: str) -> str | None:
+    """`scan` with the characters of scripts written without spaces made spaces (same length), or None."""
+    if _NOSPACE_SCRIPTS.search(scan) is None:
+        return None
+    return _NOSPACE_SCRIPTS.sub(" ", scan)
+
+
+def _mechanism(pattern: _Pattern, cand: _Candidate, how: str) -> tuple[str, str]:
+    """(the mechanism that found a candidate, the Mention.rule label with its details)."""
+    details = []
     if pattern.role is not None:
-        label = f"role:{pattern.role_side}"
+        mechanism = "role"
+        details.append(pattern.role_side)
+    elif pattern.place:
+        mechanism = "context rule"
+        details.append("place next to a base word")
+    elif how:
+        mechanism = how
+    elif cand.ending:
+        mechanism = "inflection"
     elif pattern.rules:
-        label = "variant:" + "+".join(pattern.rules)
+        mechanism = "variant rule"
     elif pattern.cased is not None:
-        label = "acronym"
+        mechanism = "alias"
+        details.append("acronym")
     else:
-        label = "alias"
+        mechanism = "alias"
+    if cand.ending and mechanism != "inflection":
+        details.append(f"inflection -{cand.ending}")
+    elif cand.ending:
+        details.append(f"-{cand.ending}")
+    rules = [r for r in pattern.rules if r != "transliteration"]
+    if rules and mechanism != "role":
+        details.append(("variant rule " if mechanism != "variant rule" else "") + "+".join(rules))
     if cand.context and pattern.role is None:
-        label += f" ({cand.context})"
-    return label
+        details.append(cand.context)
+    return mechanism, mechanism + (": " + "; ".join(details) if details else "")
 
 
 def _drop_nested(mentions: list[Mention]) -> list[Mention]:
@@ -437,7 +584,10 @@ def _word_needle(word: str) -> str:
     needle = fold_phrase(word.rstrip("*"))
     if not needle:
         return ""
-    return " " + needle if word.endswith("*") else " " + needle + " "
+    # Chinese and Japanese words have no spaces around them.
+    left = "" if script_of(needle[0]) == "nospace" else " "
+    right = "" if word.endswith("*") or script_of(needle[-1]) == "nospace" else " "
+    return left + needle + right
 
 
 def _window(scan: str, start: int, end: int, window: tuple[int, int]) -> tuple[int, int, str]:
@@ -489,33 +639,106 @@ def _first_hit(
 
 
 class _Mapper:
-    """Maps positions in the normalised text back to the original text."""
+    """Maps positions in the padded scan text (" " + normalised + " ") back to the original text."""
 
     def __init__(self, offsets: Offsets):
         self.text = offsets.text
         self._offsets = offsets
 
     def span(self, start: int, end: int) -> tuple[int, int]:
-        """Original (start, end) of the normalised slice [start, end)."""
-        s, e = self._offsets.span(start, end)
+        """Original (start, end) of the scan slice [start, end)."""
+        s, e = self._offsets.span(start - 1, end - 1)
         # Keep combining accents that belong to the last letter.
         while e < len(self.text) and unicodedata.category(self.text[e]).startswith("M"):
             e += 1
         return s, max(e, s)
 
 
-# Ranks and titles that may stand between a role phrase and the name.
+class _TransliteratedMapper(_Mapper):
+    """The same, for the transliterated copy of the scan text: through its word map first."""
+
+    def __init__(self, latin: Transliteration, scan_mapper: _Mapper):
+        self.text = scan_mapper.text
+        self._latin = latin
+        self._scan = scan_mapper
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        return self._scan.span(self._latin.source(start), self._latin.source_end(end))
+
+
+# Ranks, titles and articles that may stand between a role phrase and the name,
+# in the languages of the role phrases (compared lower case, without a final dot).
 _TITLES = frozenset(
     """col colonel lt lieutenant maj major gen general brig brigadier capt captain cmdr commander
     cdr sgt sergeant adm admiral rear vice army navy air force marine marines us u s usa american
     british mr ms mrs dr staff master chief petty officer the a an spokesman spokeswoman
-    spokesperson oberst general major kapitän coronel teniente comandante colonel-major""".split()
+    spokesperson oberst oberstleutnant general major kapitän coronel teniente comandante colonel-major
+    le la l' el il lo o der die den de het général lieutenant-colonel colonnello generale tenente
+    pułkownik płk ppłk generał kolonel luitenant-kolonel albay yarbay ezredes alezredes
+    полковник подполковник генерал полковника συνταγματάρχης στρατηγός ο jenderal letkol""".split()
 )
 _WORD = re.compile(r"[^\W\d_][\w'’.\-]*")
+# Scripts without capital letters: the name follows a rank, or stands between commas.
+_UNCASED_RANKS = frozenset(
+    """العقيد الكولونيل العميد اللواء الجنرال المقدم الرائد النقيب سرهنگ ژنرال سرتیپ کلنل کرنل
+    קולונל הקולונל אל"מ סא"ל תא"ל""".split()
+)
+# Words that end a name in those scripts (said, that, in, on, from, the day...).
+_UNCASED_STOPS = frozenset(
+    """في إن ان أن قال وقال يوم عن على الى إلى من ما لم لن قد بأن أمس اليوم كان ذلك هذا التي الذي
+    در که گفت از به را با این آن است شد کرد אמר כי את של על ב""".split()
+)
+_UNCASED_WORD = re.compile(r"[\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\"]+")
+
+
+def _uncased_name(text: str, span: tuple[int, int], side: str) -> tuple[int, int] | None:
+    """The name next to a role phrase in Arabic-script or Hebrew text (no capitals to go by).
+
+    After the phrase: a rank and up to three words, or up to three words set
+    off by a comma ("المتحدث باسم التحالف، واين ماروتو،"). Before it ("<name>،
+    المتحدث باسم التحالف"): two or three words between a stop and the comma.
+    """
+    if side == "before":
+        window = text[span[1] : span[1] + 120]
+        words = list(_UNCASED_WORD.finditer(window))
+        if not words:
+            return None
+        ranked = words[0].group() in _UNCASED_RANKS
+        lead = window[: words[0].start()].strip()
+        if ranked:
+            words = words[1:]
+        elif lead not in ("،", ","):
+            return None
+        name = []
+        for word in words[:3]:
+            if name and window[name[-1].end() : word.start()].strip():
+                break  # punctuation ends the name
+            if word.group() in _UNCASED_STOPS or word.group() in _UNCASED_RANKS:
+                break
+            name.append(word)
+        if len(name) < (1 if ranked else 2):
+            return None
+        return span[1] + name[0].start(), span[1] + name[-1].end()
+    lo = max(0, span[0] - 120)
+    tail = text[lo : span[0]].rstrip()
+    if not tail.endswith(("،", ",")):
+        return None
+    words = list(_UNCASED_WORD.finditer(tail[:-1]))
+    name = []
+    for word in reversed(words[-3:]):
+        if word.group() in _UNCASED_STOPS or (name and tail[word.end() : name[-1].start()].strip()):
+            break
+        name.append(word)
+    if len(name) < 2:
+        return None
+    return lo + name[-1].start(), lo + name[0].end()
 
 
 def _role_name(text: str, span: tuple[int, int], side: str) -> tuple[int, int] | None:
     """The capitalised name after ("before" phrase) or before ("after" phrase) a role phrase."""
+    phrase = text[span[0] : span[1]]
+    if phrase and script_of(phrase.strip()[-1]) in ("arabic", "hebrew"):
+        return _uncased_name(text, span, side)
     if side == "before":
         window = text[span[1] : span[1] + 120]
         base = span[1]
@@ -528,7 +751,7 @@ def _role_name(text: str, span: tuple[int, int], side: str) -> tuple[int, int] |
         base = lo
         tail = window.rstrip()
         # "<Name>, a spokesman for the coalition" / "<Name>, the coalition spokesman"
-        for article in (" a", " an", " the", " le", " la", " el", " der", " die"):
+        for article in (" a", " an", " the", " le", " la", " el", " der", " die", " il", " o", " de", " het", " ο"):
             if tail.lower().endswith(article):
                 tail = tail[: -len(article)].rstrip()
                 break
