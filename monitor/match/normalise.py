@@ -151,7 +151,8 @@ _ELIDED = frozenset("l d j n m t s c qu dell nell all dall sull coll un".split()
 # "Qa'im", "Kata'ib", "Sha'abi" keep their apostrophe dropped.
 _TURKISH_SUFFIXES = frozenset(
     """nin nun in un i u yi yu e a ye ya de da te ta den dan ten tan le la yle yla ne na nde nda
-    nden ndan ler lar leri lari lerin larin lere lara deki daki teki taki ndeki ndaki dir dur""".split()
+    nden ndan ler lar leri lari lerin larin lere lara deki daki teki taki ndeki ndaki dir dur
+    li lu lik luk liler lular ci cu ca ce""".split()
 )
 
 
