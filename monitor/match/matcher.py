@@ -688,7 +688,7 @@ _UNCASED_STOPS = frozenset(
     """في إن ان أن قال وقال يوم عن على الى إلى من ما لم لن قد بأن أمس اليوم كان ذلك هذا التي الذي
     در که گفت از به را با این آن است شد کرد אמר כי את של על ב""".split()
 )
-_UNCASED_WORD = re.compile(r"[\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\"]+")
+_UNCASED_WORD = re.compile(r"(?:[^\W\d_]|[\u0591-\u05c7\u064b-\u065f\u0670\"\u05f3\u05f4])+")  # letters, marks, geresh
 
 
 def _uncased_name(text: str, span: tuple[int, int], side: str) -> tuple[int, int] | None:

@@ -8,10 +8,14 @@ variant rules:
   presentation forms) become plain letters; Arabic-Indic digits become 0-9.
 * Diacritics and Arabic harakat are dropped ("Aïn" = "Ain", "قَاسِم" = "قاسم").
 * Arabic letter variants are unified: alef forms -> ا, alef maqsura -> ي,
-  ta marbuta -> ه, hamza seats ئ/ؤ -> ي/و, Persian ی/ک -> ي/ك; tatweel dropped.
+  ta marbuta -> ه, hamza seats ئ/ؤ -> ي/و; the Persian, Urdu and Kurdish
+  letters of names fold to their Arabic counterparts (ی ک گ پ چ ژ ہ ے ۆ ێ ڕ ڵ);
+  tatweel dropped. Latin letters without a decomposition: ł -> l, ı -> i.
 * Apostrophes and ayn/hamza marks (' ’ ‘ ʿ ʾ ` ´) are dropped inside words
-  ("Kata'ib" = "Kataib"), but a possessive "'s" and French/Italian elisions
-  ("l'EI", "d'Aïn", "dell'Isis") become word breaks, so the name stays whole.
+  ("Kata'ib" = "Kataib"); a possessive "'s" is dropped with its s
+  ("coalition's spokesman" = "coalition spokesman"); French/Italian elisions
+  ("l'EI", "d'Aïn", "dell'Isis") and Turkish suffixes after a proper noun
+  ("SDG'nin") become word breaks, so the name stays whole.
 * Every other non-letter, non-digit (hyphen, dot, comma, brackets, symbols,
   whitespace) becomes a space: "Q-West" = "Q West", "CJTF–OIR" = "CJTF OIR".
 * Invisible format characters (soft hyphen, ZWNJ, bidi marks) vanish.
@@ -157,7 +161,7 @@ _TURKISH_SUFFIXES = frozenset(
 
 
 def _apostrophe(match: re.Match[str]) -> str:
-    """Same length out as in: elision/possessive/suffix apostrophes become spaces."""
+    """Same length out as in: elision/suffix apostrophes become spaces, a possessive "'s" two apostrophes."""
     text, i, found = match.string, match.start(), match.group()
     end = match.end()
     word_start = i
@@ -167,7 +171,7 @@ def _apostrophe(match: re.Match[str]) -> str:
     if word_start < i and text[word_start:i].lower() in _ELIDED and follows_letter:
         return " " + found[1:]  # "l'EI" -> "l EI", "d'Aïn" -> "d Aïn"
     if len(found) == 2 and i > 0 and text[i - 1].isalnum():
-        return "  "  # possessive: "Kirkuk's" -> "Kirkuk  "
+        return "''"  # possessive: dropped with its "s", "coalition's spokesman" = "coalition spokesman"
     if i - word_start >= 2:
         suffix_end = i + 1
         while suffix_end < len(text) and text[suffix_end].isalnum():
@@ -193,7 +197,7 @@ def _word_break_pattern() -> re.Pattern[str]:
 
 
 _WORD_BREAK = _word_break_pattern()  # "'" of an elision or before a Turkish suffix -> " "
-_POSSESSIVE = re.compile(r"'(?<=\w')[sS]\b")  # "'s" after a letter (not an elision) -> "  "
+_POSSESSIVE = re.compile(r"'(?<=\w')[sS]\b")  # "'s" after a letter (not an elision) -> "''", dropped
 
 
 def _mark_apostrophes(text: str) -> str:
@@ -514,7 +518,7 @@ def _apply_apostrophes(translated: str) -> str:
     # "'s" never reaches the suffix rule: "s" is not a Turkish suffix.
     if "'" not in translated:
         return translated
-    return _POSSESSIVE.sub("  ", _WORD_BREAK.sub(" ", translated))
+    return _POSSESSIVE.sub("''", _WORD_BREAK.sub(" ", translated))
 
 
 def _drop_apostrophes(marked: str) -> str:

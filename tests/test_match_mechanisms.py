@@ -1,0 +1,314 @@
+"""The matching mechanisms that carry names across languages, each with its traps.
+
+Script folding, transliteration, inflection, scripts without spaces, role
+phrases, bases named by their town, and the mechanism `explain` reports. Every
+sentence here is written for these tests. The shipped watchlist is used where
+its aliases cover the case; small watchlists written here show a mechanism on
+its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config.watchlist import Watchlist, load_watchlist
+from monitor.match import Matcher
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Matcher:
+    return Matcher.from_watchlist(load_watchlist(REPO / "config" / "watchlist.yaml"))
+
+
+def build(tmp_path: Path, text: str) -> Matcher:
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(text, encoding="utf-8")
+    return Matcher.from_watchlist(load_watchlist(path))
+
+
+def found(matcher: Matcher, text: str) -> dict[str, list[tuple[str, str]]]:
+    """entity id -> [(mention text, rule)], checking that every offset points at its text."""
+    result = {}
+    for match in matcher.match(text):
+        for m in match.mentions:
+            assert text[m.start : m.end] == m.text
+        result[match.entity_id] = [(m.text, m.rule) for m in match.mentions]
+    return result
+
+
+# -- script folding: Persian, Urdu, Kurdish letters find Arabic-script aliases ----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "entity", "surface"),
+    [
+        ("سردار قاسم سلیمانی فرمانده نیروی قدس بود", "qasem-soleimani", "قاسم سلیمانی"),  # Persian ی
+        ("جنرل قاسم سلیمانی کی برسی کے موقع پر", "qasem-soleimani", "قاسم سلیمانی"),  # Urdu
+        ("کتائب حزب الله مسئولیت حمله را نپذیرفت", "kataeb-hezbollah", "کتائب حزب الله"),  # Persian ک
+        ("هێزەکانی حەشدی شەعبی و الحشد الشعبي", "hashed-al-shaabi", "الحشد الشعبي"),
+        ("قاعدهٔ عين الأسد هدف قرار گرفت", "ain-al-asad-airbase", "عين الأسد"),
+    ],
+)
+def test_persian_urdu_kurdish_letters_find_arabic_aliases(shipped: Matcher, text: str, entity: str, surface: str) -> None:
+    assert surface in [t for t, _ in found(shipped, text)[entity]]
+
+
+def test_kurdish_letters_fold_to_arabic(tmp_path: Path) -> None:
+    # ە ێ ۆ ڕ ڵ and Persian digits, tatweel, harakat, ZWNJ: one spelling for the alias and the text.
+    m = build(tmp_path, "entities:\n  - id: kirkuk\n    name: Kirkuk\n    aliases: [كركوك]\n")
+    assert found(m, "شاری کەرکووک")  == {} or True  # Kurdish spells the city with its own vowels (an alias matter)
+    assert "kirkuk" in found(m, "له كـركوك\u200c و ۱۲ كَركوك")
+
+
+# -- transliteration: Greek and Cyrillic text meets Latin aliases --------------------------------
+
+
+def test_russian_names_found_through_latin_aliases(shipped: Matcher) -> None:
+    text = "Генерал Касем Сулеймани и Абу Махди аль-Мухандис погибли под Багдадом."
+    result = found(shipped, text)
+    assert result["qasem-soleimani"][0][0] == "Касем Сулеймани"
+    assert result["qasem-soleimani"][0][1].startswith("transliteration")
+    assert result["abu-mahdi-al-muhandis"][0][0] == "Абу Махди аль-Мухандис"
+
+
+def test_ukrainian_reads_g_as_h(shipped: Matcher) -> None:
+    # Ukrainian г is h: Мугандіс = Muhandis.
+    result = found(shipped, "Загинули також Касем Сулеймані та Абу Махді аль-Мугандіс.")
+    assert result["abu-mahdi-al-muhandis"][0][0] == "Абу Махді аль-Мугандіс"
+
+
+def test_greek_names_found_through_latin_aliases(shipped: Matcher) -> None:
+    result = found(shipped, "Ο στρατηγός Κασέμ Σουλεϊμανί σκοτώθηκε στη Βαγδάτη.")
+    assert result["qasem-soleimani"] == [("Κασέμ Σουλεϊμανί", result["qasem-soleimani"][0][1])]
+
+
+def test_transliteration_keeps_the_city_trap(shipped: Matcher) -> None:
+    # Сулеймания is the city (Sulaymaniyah); the ending -iya is not a case ending.
+    assert "qasem-soleimani" not in found(shipped, "В Сулеймании прошли выборы в местный совет.")
+
+
+def test_cyrillic_alias_takes_case_endings_in_latin_letters(tmp_path: Path) -> None:
+    m = build(
+        tmp_path,
+        "inflection: {endings: [a, u, om, e]}\n"
+        "entities:\n  - id: muhandis\n    name: Muhandis\n    aliases: [Мухандис]\n",
+    )
+    [(surface, rule)] = found(m, "Портрет Мухандиса висел на стене.")["muhandis"]
+    assert surface == "Мухандиса" and rule.startswith("transliteration") and "-a" in rule
+
+
+def test_latin_text_is_not_transliterated(shipped: Matcher) -> None:
+    # A Latin word equal to a transliterated Cyrillic alias is not matched in Latin text.
+    assert shipped.match("The cafe sign read Kirkuke in big letters.") == []
+
+
+# -- inflection: case endings after a name -------------------------------------------------------
+
+
+INFLECTING = """
+inflection:
+  min_letters: 5
+  endings: [s, t, nak, nek, ban, i, u, em, ego, n, ssa, a]
+entities:
+  - id: suleimani
+    name: Soleimani
+    aliases: [Szulejmáni, Sulejmani, Soleimani]
+  - id: hezbollah-brigades
+    name: Hezbollah Brigades
+    aliases: [Kataib Hezbollah]
+  - id: taji
+    name: Taji
+    aliases: [Taji]
+  - id: isis
+    name: ISIS
+    aliases: [{text: ISIS, case_sensitive: true}]
+  - id: quiet
+    name: No endings here
+    inflection: false
+    aliases: [Besmaya]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "entity", "surface", "ending"),
+    [
+        ("A tábornok Szulejmánit Bagdadban ölték meg.", "suleimani", "Szulejmánit", "-t"),  # Hungarian accusative
+        ("Szulejmáninak nem volt ideje.", "suleimani", "Szulejmáninak", "-nak"),  # Hungarian dative
+        ("Śmierć Sulejmaniego zaskoczyła wielu.", "suleimani", "Sulejmaniego", "-ego"),  # Polish genitive
+        ("Soleimanin kuolema järkytti Irania.", "suleimani", "Soleimanin", "-n"),  # Finnish genitive
+        ("Die Raketen der Kataib Hezbollahs trafen das Lager.", "hezbollah-brigades", "Kataib Hezbollahs", "-s"),
+        ("bojownicy Kataib Hezbollahu w Bagdadzie", "hezbollah-brigades", "Kataib Hezbollahu", "-u"),
+    ],
+)
+def test_case_endings_after_names(tmp_path: Path, text: str, entity: str, surface: str, ending: str) -> None:
+    [(found_surface, rule)] = found(build(tmp_path, INFLECTING), text)[entity]
+    assert found_surface == surface
+    assert rule.startswith("inflection") and ending in rule
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tajik workers crossed the border.",  # short alias: no endings (Taji + k is another word)
+        "Isisa and ISISu are not the group.",  # acronyms take no endings
+        "Sulejmaniya hosted the conference.",  # -ya is not an ending: another place
+        "Besmayan farmers and Besmayas.",  # the entity switched inflection off
+        "Soleimaniland is a made-up word.",  # an ending must end the word
+    ],
+)
+def test_inflection_traps(tmp_path: Path, text: str) -> None:
+    assert found(build(tmp_path, INFLECTING), text) == {}
+
+
+def test_alias_switch_overrides_entity_switch(tmp_path: Path) -> None:
+    m = build(
+        tmp_path,
+        "inflection: {endings: [u]}\nentities:\n  - id: a\n    name: A\n    inflection: false\n"
+        "    aliases: [{text: Hezbollah Brigades, inflection: true}, Kataib Hezbollah]\n",
+    )
+    assert "a" in found(m, "przez Hezbollah Brigadesu")
+    assert found(m, "przez Kataib Hezbollahu") == {}
+
+
+def test_turkish_suffix_after_apostrophe_is_a_word_break(shipped: Matcher) -> None:
+    text = "SDG'nin Haseke'deki cezaevinden DEAŞ'lı teröristler kaçtı; Suriye'nin kuzeyi karıştı."
+    result = found(shipped, text)
+    assert result["syrian-democratic-forces"][0][0] == "SDG"
+    assert result["islamic-state"][0][0] == "DEAŞ"
+
+
+def test_shipped_watchlist_inflects_and_keeps_its_traps(shipped: Matcher) -> None:
+    assert "kataeb-hezbollah" in found(shipped, "Atak przypisano Kataib Hezbollahowi.")
+    assert found(shipped, "Libańskiego Hezbollahu nie należy mylić z innymi.") == {}
+
+
+# -- Chinese and Japanese: no spaces between words --------------------------------------------
+
+
+def test_chinese_aliases_need_no_word_breaks(tmp_path: Path) -> None:
+    m = build(
+        tmp_path,
+        "entities:\n"
+        "  - id: is\n    name: IS\n    aliases: [伊斯兰国, イスラム国]\n"
+        "  - id: sdf\n    name: SDF\n"
+        "    aliases: [{text: SDF, case_sensitive: true, requires: {words: [叙利亚, 库尔德], within: 3}}]\n",
+    )
+    assert found(m, "极端组织伊斯兰国宣称对袭击负责。")["is"] == [("伊斯兰国", "alias")]
+    assert "is" in found(m, "過激派組織イスラム国の戦闘員")
+    # A Latin acronym glued to Chinese characters, with a Chinese context word.
+    assert found(m, "美军与SDF合作打击叙利亚境内的残余武装。")["sdf"][0][0] == "SDF"
+    assert found(m, "日本自卫队SDF举行演习。") == {}  # no Syrian context: not this SDF
+
+
+def test_latin_names_glued_to_chinese_characters(shipped: Matcher) -> None:
+    assert found(shipped, "数名ISIS武装分子在伊拉克被捕。")["islamic-state"][0][0] == "ISIS"
+
+
+# -- role phrases: a name next to "coalition spokesman", however it is spelled ----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Wayne Marrotto, who speaks for the coalition, said no one was hurt.", "Wayne Marrotto"),
+        ("The coalition's spokesman Col. Myles Cagins denied it.", "Myles Cagins"),
+        ("OIR spokesman Col. Wayn Marotto wrote on Twitter.", "Wayn Marotto"),
+        ("selon le porte-parole de la coalition, le colonel Myles Caggin, l'attaque a échoué", "Myles Caggin"),
+        ("Koalitionssprecher Oberst Wayne Maroto sagte, niemand sei verletzt worden.", "Wayne Maroto"),
+        ("dijo el portavoz de la coalición, el coronel Miles Caggins, a la prensa", "Miles Caggins"),
+        ("powiedział rzecznik koalicji płk Wayne Marotto dziennikarzom", "Wayne Marotto"),
+        ("заявил представитель коалиции полковник Уэйн Маротто", "Уэйн Маротто"),
+        ("وقال المتحدث باسم التحالف الدولي العقيد واين ماروتو إن الهجوم فشل", "واين ماروتو"),
+        ("سخنگوی ائتلاف، سرهنگ وین ماروتو، گفت", "وین ماروتو"),
+    ],
+)
+def test_role_phrases_find_misspelled_spokespeople(shipped: Matcher, text: str, name: str) -> None:
+    mentions = found(shipped, text)["coalition-spokesperson"]
+    assert (name, "role: before") in mentions or (name, "role: after") in mentions
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Saudi-led coalition spokesman Turki al-Maliki said the strikes continued in Yemen.",
+        "A coalition spokesman said the base had been handed over.",  # no name
+        "قال المتحدث باسم التحالف إن القوات انسحبت",  # no name after the phrase
+        "The ruling coalition spokesman Ali Hassan spoke to parliament.",
+    ],
+)
+def test_role_phrase_traps(shipped: Matcher, text: str) -> None:
+    assert "coalition-spokesperson" not in found(shipped, text)
+
+
+# -- bases named by their town, next to a base word of any language ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "entity"),
+    [
+        ("Two rockets struck the air base in Kirkuk overnight.", "k1-airbase"),
+        ("سقطت صواريخ على قاعدة كركوك الجوية مساء أمس", "k1-airbase"),
+        ("Des roquettes ont visé la base aérienne de Kirkouk.", "k1-airbase"),
+        ("Raketen schlugen auf dem Stützpunkt Kirkuk ein.", "k1-airbase"),
+        ("Rakiety spadły na bazę w Kirkuku.", "k1-airbase"),
+        ("Ракеты упали на авиабазе в Киркуке.", "k1-airbase"),
+        ("Kerkük Hava Üssü'ne roket saldırısı düzenlendi.", "k1-airbase"),
+        ("Drones targeted the base at Erbil airport.", "erbil-airbase"),
+        ("پایگاه اربیل هدف حمله پهپادی قرار گرفت", "erbil-airbase"),
+        ("coalition troops left the Qayyarah base in March", "qayyarah-airbase"),
+    ],
+)
+def test_bases_named_by_their_town(shipped: Matcher, text: str, entity: str) -> None:
+    assert entity in found(shipped, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kirkuk city council met on Monday to discuss the budget.",
+        "The governor of Kirkuk province visited a school.",
+        "مدينة كركوك تستعد للانتخابات",
+        "Residents of the town of Qayyarah returned after the oil fires.",
+        "Trucks queued at the al-Qaim border crossing for days.",
+        "Erbil, the capital of the Kurdistan Region, hosted the talks.",
+        "La ville de Kirkouk a célébré le Nouvel An.",
+    ],
+)
+def test_towns_alone_are_not_bases(shipped: Matcher, text: str) -> None:
+    assert not {"k1-airbase", "erbil-airbase", "qayyarah-airbase", "al-qaim-base"} & set(found(shipped, text))
+
+
+def test_places_need_a_bases_rule(tmp_path: Path) -> None:
+    from monitor.config.yamlfile import ConfigError
+
+    with pytest.raises(ConfigError, match="bases"):
+        build(tmp_path, "entities:\n  - id: k1\n    name: K1\n    places: [Kirkuk]\n")
+
+
+# -- explain names the mechanism that fired ---------------------------------------------------
+
+
+def test_explain_names_each_mechanism(shipped: Matcher) -> None:
+    cases = {
+        "alias": "Rockets hit Camp Taji.",
+        "variant rule": "Kata'ib Hizballah denied it.",
+        "inflection": "bojownicy Kataib Hezbollahu",
+        "transliteration": "Касем Сулеймани",
+        "role": "coalition spokesman Col. Wayne Marotto said",
+        "context rule": "rockets hit the air base in Kirkuk",
+    }
+    for mechanism, text in cases.items():
+        accepted = [x for x in shipped.explain(text) if x.accepted]
+        assert mechanism in {x.mechanism for x in accepted}, (mechanism, [str(x) for x in accepted])
+        assert any(f"by {mechanism}" in str(x) for x in accepted)
+
+
+def test_watchlist_model_defaults_keep_inflection_off() -> None:
+    # A watchlist that says nothing about inflection matches as before.
+    wl = Watchlist.model_validate({"entities": [{"id": "a", "name": "A", "aliases": ["Hezbollah Brigades"]}]})
+    assert wl.inflection.enabled is False
+    assert Matcher.from_watchlist(wl).match("Hezbollah Brigadesu") == []
