@@ -280,10 +280,14 @@ class Matcher:
         mapper = _Mapper(offsets)
         candidates = self._candidates(scan, cased)
         passes: list[tuple[list[_Candidate], str, _Mapper, str]] = []
-        if not scan.isascii():  # other scripts: perhaps Chinese/Japanese, Greek or Cyrillic words
+        # Only texts the fold could not give a one-script code page may hold
+        # Chinese or Japanese; only those and Greek/Cyrillic pages, Greek or Cyrillic words.
+        path = offsets.path
+        if path == "other":
             blanked = _blank_nospace_scripts(scan)
             if blanked is not None:
                 candidates = self._merge_blanked(candidates, self._candidates(blanked, cased))
+        if path in ("cyrillic", "greek", "other"):
             latin = transliterate(scan)
             if latin is not None:
                 found = [c for c in self._candidates(latin.text, None, transliterated=True) if latin.covers(c.start, c.end)]

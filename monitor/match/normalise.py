@@ -421,13 +421,13 @@ _CODE_PAGES = (
 _PAGE_SLOTS = frozenset().union(*(page.slots for page in _CODE_PAGES))
 
 
-def _code_page_translate(text: str, ascii_table: bytes) -> tuple[str, list[str]] | None:
+def _code_page_translate(text: str, ascii_table: bytes) -> tuple[str, list[str], str] | None:
     """`_translate_noting_lengths` through the first code page that holds the text (None: none does)."""
     pages = _CODE_PAGES
     while pages:
         page, pages = pages[0], pages[1:]
         try:
-            return page.translate(text, ascii_table)
+            return (*page.translate(text, ascii_table), page.name)
         except UnicodeEncodeError as error:
             missing = text[error.start]
             pages = tuple(p for p in pages if missing in p.slots)
@@ -450,10 +450,12 @@ def _translate(text: str, ascii_table: bytes = _ASCII_BYTES) -> str:
     return _translate_noting_lengths(text, ascii_table)[0]
 
 
-def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[str] | None]:
+def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[str] | None, str]:
     """`_translate`, plus the characters of `text` that fold to other than one character
 
-    (None: not known, the slow path was taken), which is what `Offsets` needs.
+    (None: not known, the slow path was taken), which is what `Offsets` needs,
+    and the path taken: "ascii", "latin-1", a code page's name or "other"; the
+    matcher skips what a text's scripts cannot need (no Chinese in "arabic").
 
     Paths, fastest first: ASCII (one bytes.translate); Latin-1 (a 1-byte
     string: `_latin1_translate`); a code page (`_CodePage`); any other text.
@@ -465,9 +467,9 @@ def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[
     translate of its ASCII bytes and one str.replace per distinct character.
     """
     if text.isascii():
-        return text.encode("ascii").translate(ascii_table).decode("ascii"), []
+        return text.encode("ascii").translate(ascii_table).decode("ascii"), [], "ascii"
     try:
-        return _latin1_translate(text.encode("latin-1"), ascii_table)
+        return (*_latin1_translate(text.encode("latin-1"), ascii_table), "latin-1")
     except UnicodeEncodeError:
         pass
     found = _code_page_translate(text, ascii_table)
@@ -476,7 +478,7 @@ def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[
     try:
         raw = text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates cannot be encoded: take the slow path
-        return _slow_translate(text, ascii_table), None
+        return _slow_translate(text, ascii_table), None, "other"
     others = raw.translate(None, _ASCII_ONLY).decode("utf-8")
     if len(others) > 64:  # see _identity_runs
         others = _IDENTITY_RUNS.sub("", others)
@@ -484,7 +486,7 @@ def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[
     for char in set(others):
         replacement = _REPLACEMENTS[char]
         if replacement is _UNSTABLE:
-            return _slow_translate(text, ascii_table), None
+            return _slow_translate(text, ascii_table), None, "other"
         if replacement:
             replacements.append(replacement)
     outside = [(char, fold) for char, fold in replacements if char not in _PAGE_SLOTS]
@@ -496,14 +498,14 @@ def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[
                 resized.append(char)
         found = _code_page_translate(narrowed, ascii_table)
         if found is not None:
-            return found[0], resized + found[1]
+            return found[0], resized + found[1], found[2]
     folded = raw.translate(ascii_table).decode("utf-8")
     resized = []
     for char, fold in replacements:
         folded = folded.replace(char, fold)
         if len(fold) != 1:
             resized.append(char)
-    return folded, resized
+    return folded, resized, "other"
 
 
 def _slow_translate(text: str, ascii_table: bytes) -> str:
@@ -535,9 +537,9 @@ def _py_fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str,
 
     `one_line`: newlines become spaces too (same length, same offsets).
     """
-    translated, resized = _translate_noting_lengths(text, _ASCII_BYTES_ONE_LINE if one_line else _ASCII_BYTES)
+    translated, resized, path = _translate_noting_lengths(text, _ASCII_BYTES_ONE_LINE if one_line else _ASCII_BYTES)
     marked = _apply_apostrophes(translated)
-    return _drop_apostrophes(marked), _MarkedOffsets(text, marked, resized)
+    return _drop_apostrophes(marked), _MarkedOffsets(text, marked, resized, path)
 
 
 def _py_fold_for_scan(text: str) -> tuple[str, str, Offsets]:
@@ -577,9 +579,10 @@ class Offsets:
     (`_MarkedOffsets`: the Python fold; `_ArrayOffsets`: the C fold).
     """
 
-    __slots__ = ("text", "_dropped", "_keys", "_origins")
+    __slots__ = ("text", "path", "_dropped", "_keys", "_origins")
 
     text: str
+    path: str  # how the text was folded: "ascii", "latin-1", a code page's name, or "other"
     _dropped: Sequence[int] | None  # None: not built yet
     _keys: Sequence[int]
     _origins: Sequence[int]
@@ -608,8 +611,9 @@ class _MarkedOffsets(Offsets):
 
     __slots__ = ("_marked", "_resized")
 
-    def __init__(self, text: str, marked: str, resized: list[str] | None):
+    def __init__(self, text: str, marked: str, resized: list[str] | None, path: str = "other"):
         self.text = text
+        self.path = path
         self._marked = marked  # translated text after the apostrophe rule, before dropping "'"
         self._resized = resized  # characters of `text` whose fold is not one character, if known
         self._dropped = None

@@ -193,6 +193,17 @@ def proclitic_forms(text: str) -> list[str]:
     return []
 
 
+def _shrunk_to_a_short_word(base: str, text: str) -> bool:
+    """A rule made a Latin word of 4+ letters into one of 3 or fewer ("qaim" -> "kim", "gem").
+
+    Such spellings are common words of other languages more often than the name.
+    (Arabic "الحشد" -> "حشد", the article dropped, is not shrinking.)
+    """
+    before = [w for w in base.split() if w not in _ARTICLES]
+    after = [w for w in text.split() if w not in _ARTICLES]
+    return len(before) == len(after) and any(len(a) <= 3 < len(b) and a.isascii() for a, b in zip(after, before))
+
+
 def generate(
     alias: AliasSpec,
     rules: list[VariantRule],
@@ -225,7 +236,7 @@ def generate(
                 continue
             for picks in product(*(s.choices for s in chosen)):
                 text = _apply(base, chosen, picks)
-                if text and text not in variants:
+                if text and text not in variants and not _shrunk_to_a_short_word(base, text):
                     variants[text] = tuple(dict.fromkeys(s.rule for s in chosen))
                 if len(variants) >= max_variants:
                     break
