@@ -220,6 +220,7 @@ class Matcher:
             skip = set(entity.skip_variant_rules)
             rules = list(entity.variant_rules) + [r for r in watchlist.variant_rules if r.name not in skip]
             aliases = [(alias, False) for alias in entity.aliases] + [(place, True) for place in _places(entity, watchlist)]
+            place_spellings: set[str] = set()  # places share one rule: each spelling once per entity
             for alias, place in aliases:
                 # Case-sensitive aliases compare letters only, so "K-1" passes for "K1".
                 cased = "".join(fold_cased(alias.text).split()) if alias.case_sensitive else None
@@ -227,6 +228,9 @@ class Matcher:
                 excludes = _compile_rules(alias.excludes) if alias.excludes else ()
                 inflects = _inflects(alias, entity, watchlist)
                 variants = generate(alias, rules, watchlist.max_variants_per_alias, watchlist.max_changes_per_variant)
+                if place:
+                    variants = [v for v in variants if v.text not in place_spellings]
+                    place_spellings.update(v.text for v in variants)
                 for variant in variants:
                     pattern = _Pattern(
                         ei, alias.text, variant.text, variant.rules, alias, cased, None, "", requires, excludes, place
@@ -308,7 +312,8 @@ class Matcher:
                 if cand.accepted or explain:
                     if cand.original is None:
                         cand.original = where.span(cand.start, cand.end)
-                mechanism, rule = _mechanism(pattern, cand, how)
+                if cand.accepted or explain:
+                    mechanism, rule = _mechanism(pattern, cand, how)
                 if cand.accepted:
                     start, end = cand.name_span or cand.original
                     mention = Mention(text[start:end], start, end, pattern.alias, rule)

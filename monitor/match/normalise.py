@@ -71,7 +71,11 @@ _ARABIC = {
 }
 # Latin letters without a decomposition that news in other languages writes
 # for the plain letter (Polish ł, Turkish dotless ı, Croatian đ, Nordic ø).
-_LATIN = {"ł": "l", "Ł": "L", "ı": "i", "đ": "d", "Đ": "D", "ø": "o", "Ø": "O", "ħ": "h", "Ħ": "H"}
+# Ligatures as their letters (French œ, Danish æ).
+_LATIN = {
+    "ł": "l", "Ł": "L", "ı": "i", "đ": "d", "Đ": "D", "ø": "o", "Ø": "O", "ħ": "h", "Ħ": "H",
+    "œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE",
+}
 
 
 def _is_mark(ch: str) -> bool:
@@ -99,7 +103,10 @@ def _fold_char(ch: str) -> str:
     decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not _is_mark(c))
     out = []
     for c in unicodedata.normalize("NFKC", decomposed):
-        c = _ARABIC.get(c, _LATIN.get(c, c))
+        if c in _LATIN:
+            out.append(_LATIN[c])
+            continue
+        c = _ARABIC.get(c, c)
         if not c:
             continue
         if c in APOSTROPHES:
@@ -460,9 +467,10 @@ def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[
     Paths, fastest first: ASCII (one bytes.translate); Latin-1 (a 1-byte
     string: `_latin1_translate`); a code page (`_CodePage`); any other text.
     For the last, the distinct non-ASCII characters are collected from the
-    UTF-8 bytes (ASCII bytes deleted: a few C passes). Those outside every
-    code page (an emoji, a symbol, a presentation form) are replaced by their
-    fold, usually one or two str.replace, and the code pages are tried again.
+    UTF-8 bytes (ASCII bytes deleted: a few C passes). Those outside the code
+    page that holds most of them (an emoji, a symbol, a presentation form, a
+    Polish letter in a French text) are replaced by their fold, usually one or
+    two str.replace, and the code pages are tried again.
     Text that still fits none (Chinese, Japanese, mixed scripts) gets one
     translate of its ASCII bytes and one str.replace per distinct character.
     """
@@ -489,7 +497,10 @@ def _translate_noting_lengths(text: str, ascii_table: bytes) -> tuple[str, list[
             return _slow_translate(text, ascii_table), None, "other"
         if replacement:
             replacements.append(replacement)
-    outside = [(char, fold) for char, fold in replacements if char not in _PAGE_SLOTS]
+    # The code page holding most of these characters, once the others are replaced.
+    distinct = set(others)
+    page = max(_CODE_PAGES, key=lambda p: len(distinct & p.slots))
+    outside = [(char, fold) for char, fold in replacements if char not in page.slots]
     if outside:
         narrowed, resized = text, []
         for char, fold in outside:
