@@ -44,7 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     match = commands.add_parser("match", help="match files or stdin against the watchlist")
     match.add_argument("paths", nargs="*", metavar="PATH", help="text or .html files; '-' or none: stdin")
     match.add_argument("--json", action="store_true", help="one JSON object per input, per line")
-    match.add_argument("--explain", action="store_true", help="show which alias, variant and context rule fired")
+    match.add_argument(
+        "--explain",
+        action="store_true",
+        help="show every candidate: the mechanism that found it, its alias, variant and context rule",
+    )
 
     recent = commands.add_parser("recent", help="the latest matching items")
     recent.add_argument("--limit", type=int, default=20)
@@ -215,10 +219,14 @@ def _cmd_match(settings: Settings, args: argparse.Namespace) -> int:
             console.print(f"{name}: no tracked entities", highlight=False)
         for m in found:
             spellings = ", ".join(sorted({x.text for x in m.mentions}))
-            console.print(f"{name}: [bold]{m.name}[/bold] ({m.entity_id}) x{len(m.mentions)}: {spellings}", highlight=False)
+            console.print(
+                f"{name}: [bold]{m.name}[/bold] ({m.entity_id}) x{len(m.mentions)}: {spellings}", highlight=False, soft_wrap=True
+            )
         if args.explain:
+            # One line per candidate, unwrapped: "by <mechanism>" says what found it
+            # (alias, variant rule, inflection, transliteration, role, context rule).
             for line in matcher.explain(text):
-                console.print(f"  {line}", highlight=False, markup=False)
+                console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     return EXIT_OK
 
 

@@ -67,3 +67,4 @@ def test_match_readable_output_and_explain(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Qayyarah" in out and "qayyarah-airbase" in out
     assert "Qayara air base" in out  # the seed spells it "Al Qayara air base"
+    assert "by alias" in out and "by variant rule" in out  # the mechanism that fired, per mention

@@ -59,9 +59,10 @@ def test_persian_urdu_kurdish_letters_find_arabic_aliases(shipped: Matcher, text
 
 def test_kurdish_letters_fold_to_arabic(tmp_path: Path) -> None:
     # ە ێ ۆ ڕ ڵ and Persian digits, tatweel, harakat, ZWNJ: one spelling for the alias and the text.
-    m = build(tmp_path, "entities:\n  - id: kirkuk\n    name: Kirkuk\n    aliases: [كركوك]\n")
-    assert found(m, "شاری کەرکووک")  == {} or True  # Kurdish spells the city with its own vowels (an alias matter)
-    assert "kirkuk" in found(m, "له كـركوك\u200c و ۱۲ كَركوك")
+    m = build(tmp_path, "entities:\n  - id: a\n    name: A\n    aliases: [قاعدة ١٢ بيروز]\n")
+    # Kurdish ە ێ ۆ, Persian digits, tatweel, harakat and ZWNJ in the text; plain Arabic in the alias.
+    assert found(m, "لە قاعدەی ۱۲ بێرۆز")  == {}  # قاعدەی is a different word (Kurdish ezafe): no match
+    assert "a" in found(m, "هاجموا قاعـدة ۱۲ بَێرۆز\u200c أمس")
 
 
 # -- transliteration: Greek and Cyrillic text meets Latin aliases --------------------------------
