@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from monitor.config.watchlist import load_watchlist  # noqa: E402
+from monitor.config.watchlist import InflectionRule, Watchlist, load_watchlist  # noqa: E402
 from monitor.match import Matcher  # noqa: E402
 
 SHARED_DEV = REPO.parent / "shared" / "data" / "detection" / "dev.jsonl"
@@ -125,11 +125,18 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=PATH", help="score this file too")
     parser.add_argument("--only", action="append", default=[], help="score only the sets with these names")
     parser.add_argument("--summary", action="store_true", help="one line per set: micro P/R, weakest entity and language")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=["inflection", "transliteration", "nospace-scan", "places", "roles"],
+        help="switch a mechanism off, to measure what it adds",
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--errors", action="store_true", help="list every passage the matcher gets wrong")
     group.add_argument("--misses-by-kind", action="store_true", help="count misses per entity (blind sets)")
     args = parser.parse_args()
-    matcher = Matcher.from_watchlist(load_watchlist(args.watchlist))
+    matcher = Matcher.from_watchlist(without(load_watchlist(args.watchlist), args.without))
     sets = default_sets() + [(name, [Path(path)]) for name, _, path in (s.partition("=") for s in args.set)]
     if args.only:
         sets = [(name, paths) for name, paths in sets if name in args.only]
@@ -158,6 +165,25 @@ def main() -> int:
         if args.misses_by_kind:
             print_misses_by_kind(result)
     return 0
+
+
+def without(watchlist: Watchlist, mechanisms: list[str]) -> Watchlist:
+    """The watchlist (and matcher module) with these mechanisms switched off, for ablation runs."""
+    from monitor.match import matcher as matcher_module
+
+    if "inflection" in mechanisms:
+        watchlist = watchlist.model_copy(update={"inflection": InflectionRule(enabled=False)})
+    if "places" in mechanisms:
+        entities = [e.model_copy(update={"places": []}) for e in watchlist.entities]
+        watchlist = watchlist.model_copy(update={"entities": entities, "bases": None})
+    if "roles" in mechanisms:
+        entities = [e.model_copy(update={"roles": []}) for e in watchlist.entities]
+        watchlist = watchlist.model_copy(update={"entities": entities})
+    if "transliteration" in mechanisms:
+        matcher_module.transliterate = lambda scan: None
+    if "nospace-scan" in mechanisms:
+        matcher_module._blank_nospace_scripts = lambda scan: None
+    return watchlist
 
 
 def _weak(item: tuple[str, Row] | None) -> str:
