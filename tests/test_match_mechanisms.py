@@ -68,11 +68,23 @@ def test_kurdish_letters_fold_to_arabic(tmp_path: Path) -> None:
 # -- transliteration: Greek and Cyrillic text meets Latin aliases --------------------------------
 
 
-def test_russian_names_found_through_latin_aliases(shipped: Matcher) -> None:
+def test_russian_names_found_through_latin_aliases(tmp_path: Path) -> None:
+    m = build(
+        tmp_path,
+        "variant_rules: [{name: q-k, alternatives: [q, k], where: word-start}]\n"
+        "entities:\n"
+        "  - id: soleimani\n    name: Soleimani\n    aliases: [Qasem Suleimani]\n"
+        "  - id: muhandis\n    name: Muhandis\n    aliases: [Abu Mahdi al-Muhandis]\n",
+    )
     text = "Генерал Касем Сулеймани и Абу Махди аль-Мухандис погибли под Багдадом."
-    result = found(shipped, text)
-    assert result["qasem-soleimani"][0][0] == "Касем Сулеймани"
-    assert result["qasem-soleimani"][0][1].startswith("transliteration")
+    result = found(m, text)
+    assert result["soleimani"] == [("Касем Сулеймани", "transliteration: variant rule q-k")]
+    assert result["muhandis"] == [("Абу Махди аль-Мухандис", "transliteration")]
+
+
+def test_shipped_watchlist_finds_russian_names(shipped: Matcher) -> None:
+    result = found(shipped, "Генерал Кассем Сулеймани и Абу Махди аль-Мухандис погибли под Багдадом.")
+    assert result["qasem-soleimani"][0][0] == "Кассем Сулеймани"
     assert result["abu-mahdi-al-muhandis"][0][0] == "Абу Махди аль-Мухандис"
 
 

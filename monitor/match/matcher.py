@@ -502,9 +502,15 @@ def _places(entity: Entity, watchlist: Watchlist) -> list[AliasSpec]:
 _NOSPACE_SCRIPTS = re.compile("[\u0e00-\u0eff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
 
 
+_NOSPACE = "\u0e00-\u0eff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# A Latin or Arabic-script letter or digit touching one of those characters.
+_GLUED = re.compile(f"[^\\s{_NOSPACE}][{_NOSPACE}]|[{_NOSPACE}][^\\s{_NOSPACE}]")
+
+
 def _blank_nospace_scripts(scan: str) -> str | None:
-    """`scan` with the characters of scripts written without spaces made spaces (same length), or None."""
-    if _NOSPACE_SCRIPTS.search(scan) is None:
+    """`scan` with the characters of scripts written without spaces made spaces (same length),
+    or None when no other word touches them (then the first scan saw every word already)."""
+    if _GLUED.search(scan) is None:
         return None
     return _NOSPACE_SCRIPTS.sub(" ", scan)
 
