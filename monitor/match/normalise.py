@@ -25,17 +25,12 @@ matcher can check case-sensitive acronyms on the cased form at the very same
 positions. Newlines are kept as "\\n" so a long text can be mapped back to the
 original one line at a time (see `line_offsets`).
 
-The fast path (`fold_cased`, `fold_cased_with_offsets`, `fold_for_scan`) has two
-implementations that give identical results (property-tested):
-
-* C (`monitor/match/_fold.c`, built by `pip install -e .` where a compiler is
-  available): one pass over the text, FOLD_TABLE cached per code point, the
-  apostrophe rule and the lower-casing done while copying out;
-* pure Python, used when the extension is not built: a handful of C passes of
-  the standard library (ASCII, Latin-1 and typographic punctuation: the
-  charmap codec and one bytes.translate; other text: bytes.translate over UTF-8
-  and one str.replace per distinct non-ASCII character; then two regexes for
-  apostrophes).
+The fast path (`fold_cased`, `fold_cased_with_offsets`, `fold_for_scan`) is a
+handful of C passes of the standard library, with the same results as the
+per-character reference (property-tested): ASCII and Latin-1 text, one
+bytes.translate; text of one script, the charmap codec with a code page of that
+script (`_CodePage`); other text, bytes.translate over UTF-8 and one
+str.replace per distinct non-ASCII character; then two regexes for apostrophes.
 
 Their offsets (`Offsets`) are a short list of segments, turned into a map only
 for texts with a match. `normalise` is the per-character reference definition
@@ -587,7 +582,7 @@ class Offsets:
       (an expansion such as ß -> ss).
 
     Each fold hands over what it knows and a subclass builds the map from it
-    (`_MarkedOffsets`: the Python fold; `_ArrayOffsets`: the C fold).
+    (`_MarkedOffsets`).
     """
 
     __slots__ = ("text", "path", "_dropped", "_keys", "_origins")
