@@ -134,7 +134,7 @@ def _needles(words: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         needle = _word_needle(word)
         if needle:
             found.append((needle, word))
-            latin = latin_spelling(needle) if not needle.isascii() else needle
+            latin = latin_spelling(needle, prefix=word.endswith("*")) if not needle.isascii() else needle
             if latin != needle:
                 found.append((latin, word))
     return tuple(found)
@@ -260,7 +260,7 @@ class Matcher:
             for key, pids in keys.items():
                 lpad = 1 if key.startswith(" ") else 0
                 rpad = 1 if key.endswith(" ") else 0
-                open_end = not rpad and key[-1:].isascii() and key[-1:].isalpha()
+                open_end = not rpad and _takes_endings(key[-1:])
                 latin_only = all(patterns[p].latin_only for p in pids)
                 automaton.add_word(key, _Key(len(key), lpad, rpad, tuple(pids), open_end, latin_only))
             automaton.make_automaton()
@@ -291,7 +291,7 @@ class Matcher:
             blanked = _blank_nospace_scripts(scan)
             if blanked is not None:
                 candidates = self._merge_blanked(candidates, self._candidates(blanked, cased))
-        if path in ("cyrillic", "greek", "other"):
+        if path in ("cyrillic", "greek", "hebrew", "other"):
             latin = transliterate(scan)
             if latin is not None:
                 found = [c for c in self._candidates(latin.text, None, transliterated=True) if latin.covers(c.start, c.end)]
@@ -472,11 +472,23 @@ def _pad(text: str) -> str:
 
 def _key(variant: str, inflects: bool, min_letters: int) -> str:
     """The automaton key of a spelling: padded, but open on the right where a case ending may follow."""
-    if inflects and variant[-1:].isascii() and variant[-1:].isalpha():
+    if inflects and _takes_endings(variant[-1:]):
         last_word = variant.rsplit(" ", 1)[-1]
+        # Arabic script leaves short vowels out: قودس is "Quds", one letter less.
+        if not last_word[-1].isascii():
+            min_letters -= 1
         if sum(c.isalpha() for c in last_word) >= min_letters:
             return " " + variant
     return _pad(variant)
+
+
+def _takes_endings(last: str) -> bool:
+    """Whether a name ending in this letter may take a glued ending: Latin letters (case
+    endings, also of transliterated Cyrillic/Greek) and Arabic-script letters (Kurdish Sorani
+    glues its article, izafe and plural to names: حەشدی شەعبییەکان). Hebrew and Chinese: no."""
+    if last.isascii():
+        return last.isalpha()
+    return last.isalpha() and script_of(last) == "arabic"
 
 
 def _inflects(alias: AliasSpec, entity: Entity, watchlist: Watchlist) -> bool:
@@ -599,8 +611,11 @@ def _word_needle(word: str) -> str:
     needle = fold_phrase(word.rstrip("*"))
     if not needle:
         return ""
-    # Chinese and Japanese words have no spaces around them.
-    left = "" if script_of(needle[0]) == "nospace" else " "
+    # Chinese and Japanese words have no spaces around them. Hebrew glues its
+    # prepositions and article to the next word (לבסיס, מהבסיס, בעיר): a Hebrew
+    # context word of 4+ letters may have letters before it; shorter ones list theirs.
+    first = script_of(needle[0])
+    left = "" if first == "nospace" or (first == "hebrew" and len(needle.split(" ", 1)[0]) >= 4) else " "
     right = "" if word.endswith("*") or script_of(needle[-1]) == "nospace" else " "
     return left + needle + right
 

@@ -47,7 +47,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-APOSTROPHES = "'’‘‛ʼʻʽʿʾ`´′ʹ"  # noqa: RUF001 - these look-alikes are the point
+# Hebrew geresh and gershayim (׳ ״) mark a foreign sound (ג׳ = j) or an
+# abbreviation (דאע״ש): inside a word they are dropped like an apostrophe.
+APOSTROPHES = "'’‘‛ʼʻʽʿʾ`´′ʹ\u05f3\u05f4"  # noqa: RUF001 - these look-alikes are the point
 
 # Arabic-script letters that news writes interchangeably, and the Persian, Urdu
 # and Kurdish letters of names that Arabic writes with its own letters: Arabic-

@@ -17,9 +17,15 @@ Latin press writes them:
 * Greek: μπ, ντ, γκ are b, d, g at the start of a word or after a consonant
   (Χεζμπολάχ = Hezbolah) and mb, nd, ng after a vowel; ου is "ou", χ is "h".
 
-Hebrew is not transliterated: written without vowels, its letters give a
-consonant skeleton ("svlymny") that no Latin alias can meet; the watchlist's
-Hebrew aliases find Hebrew names.
+Hebrew is not put in Latin letters: written without vowels, its letters give
+a consonant skeleton ("svlymny") that no Latin alias can meet; the watchlist's
+Hebrew aliases find Hebrew names. But Hebrew spells one name with or without
+the vowel letters ו and י (ktiv male / ktiv haser: סולימאני = סולימני,
+חיזבאללה = חזבאללה, ארביל = אירביל) and with one or two of a letter (כתאיב =
+כתאאיב, חיזבאללה = חיזבאלה). So a Hebrew word is rewritten as its skeleton:
+first and last letter kept (a prefix letter, a final -י of a name), ו and י
+between them dropped, a doubled letter made single. Aliases and context words
+get the same skeleton, so each spelling finds the others.
 
 Works on folded text (lower case, accents and marks already removed), one word
 at a time; words repeat, so each is transliterated once per process (cached).
@@ -34,7 +40,9 @@ import re
 from anyascii import anyascii
 
 # Greek (with extended) and Cyrillic letters, as folding leaves them (lower case, no accents).
-_SCRIPT_WORD = re.compile("[\u0370-\u03ff\u1f00-\u1fff\u0400-\u04ff\u0500-\u052f]+")
+_SCRIPT_WORD = re.compile("[\u0370-\u03ff\u1f00-\u1fff\u0400-\u04ff\u0500-\u052f\u05d0-\u05ea]+")
+_HEBREW_VOWEL_LETTERS = re.compile("(?<=.)[וי]+(?=.)")
+_DOUBLED = re.compile(r"(.)\1+")
 _UKRAINIAN = re.compile("[іїєґ]")
 
 _CYRILLIC_CHOICES = {"х": "h", "ь": "", "ъ": "", "щ": "shch", "ц": "ts", "й": "y", "ы": "y", "э": "e"}
@@ -47,10 +55,23 @@ _GREEK_CHOICES = {"χ": "h", "ου": "ou", "υ": "y", "η": "i", "β": "v", "φ"
 
 @functools.lru_cache(maxsize=65536)
 def _latin_word(word: str, ukrainian: bool) -> str:
+    if "\u05d0" <= word[0] <= "\u05ea":
+        return hebrew_skeleton(word)
     if "\u0370" <= word[0] <= "\u03ff" or "\u1f00" <= word[0] <= "\u1fff":
         return _greek(word)
     choices = _UKRAINIAN_CHOICES if ukrainian else _CYRILLIC_CHOICES
     return "".join(choices[c] if c in choices else anyascii(c).lower() for c in word)
+
+
+def hebrew_skeleton(word: str, whole: bool = True) -> str:
+    """A Hebrew word without its inner vowel letters and doubled letters (see the module docstring).
+
+    `whole=False` for the start of a word (a context word with "*"): its last letter is inner too.
+    """
+    if not whole:
+        word += "\u05d0"  # a stand-in last letter, so ו/י at the end of the start are inner
+        return _DOUBLED.sub(r"\1", _HEBREW_VOWEL_LETTERS.sub("", word))[:-1]
+    return _DOUBLED.sub(r"\1", _HEBREW_VOWEL_LETTERS.sub("", word))
 
 
 def _greek(word: str) -> str:
@@ -110,7 +131,7 @@ class Transliteration:
 
 
 def transliterate(scan: str) -> Transliteration | None:
-    """The Latin copy of a folded text, or None if it has no Greek or Cyrillic word."""
+    """The Latin copy of a folded text (Hebrew words as their skeleton), or None if it changes nothing."""
     found = _SCRIPT_WORD.search(scan)
     if found is None:
         return None
@@ -119,18 +140,26 @@ def transliterate(scan: str) -> Transliteration | None:
     last = out = 0
     for match in _SCRIPT_WORD.finditer(scan, found.start()):
         start, end = match.span()
+        latin = _latin_word(match.group(), ukrainian)
+        if latin == match.group():  # a Hebrew word that is its own skeleton: the first scan saw it
+            continue
         pieces.append(scan[last:start])
         out += start - last
-        latin = _latin_word(match.group(), ukrainian)
         words.append((start, end, out, out + len(latin)))
         pieces.append(latin)
         out += len(latin)
         last = end
+    if not words:
+        return None
     pieces.append(scan[last:])
     return Transliteration("".join(pieces), words)
 
 
-def latin_spelling(text: str) -> str:
-    """`text` (folded) with its Greek and Cyrillic words transliterated; for aliases and context words."""
+def latin_spelling(text: str, prefix: bool = False) -> str:
+    """`text` (folded) with its Greek and Cyrillic words transliterated, Hebrew words as
+    their skeleton; for aliases and context words (`prefix`: a context word ending in "*")."""
+    if prefix and text[-1:] and "\u05d0" <= text[-1] <= "\u05ea":
+        cut = text.rfind(" ") + 1
+        return latin_spelling(text[:cut]) + hebrew_skeleton(text[cut:], whole=False)
     found = transliterate(text)
     return found.text if found is not None else text
