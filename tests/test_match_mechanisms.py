@@ -325,3 +325,108 @@ def test_watchlist_model_defaults_keep_inflection_off() -> None:
     wl = Watchlist.model_validate({"entities": [{"id": "a", "name": "A", "aliases": ["Hezbollah Brigades"]}]})
     assert wl.inflection.enabled is False
     assert Matcher.from_watchlist(wl).match("Hezbollah Brigadesu") == []
+
+
+# -- Hebrew spelling, Sorani endings, Besmaya (issue 13, second round) ----------------------------
+
+
+@pytest.mark.parametrize(
+    "text, entity, surface",
+    [
+        # full and defective spelling, doubled letters: one skeleton
+        ("ארגון כתאאב חזבאלה הודיע על תקיפה.", "kataeb-hezbollah", "כתאאב חזבאלה"),
+        ("המפקד קאסם סלימאני חוסל בבגדאד.", "qasem-soleimani", "קאסם סלימאני"),
+        # geresh inside a word is dropped like an apostrophe
+        ("לדברי כתאא׳יב חיזבאללה, הפעולה תימשך.", "kataeb-hezbollah", "כתאא׳יב חיזבאללה"),
+        ("רקטות נורו לעבר הבסיס בטאג׳י.", "taji-base", "בטאג׳י"),
+        # a prefixed context word (הבסיס) and the full spelling of the town (אירביל)
+        ("רחפנים תקפו את הבסיס באירביל שבו מוצבים חיילים אמריקאים.", "erbil-airbase", "באירביל"),
+    ],
+)
+def test_hebrew_spellings_share_one_skeleton(shipped: Matcher, text: str, entity: str, surface: str) -> None:
+    assert surface in [t for t, _ in found(shipped, text)[entity]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "יש חשד כי הנהג נרדם.",  # חשד = suspicion
+        "חטיבות חיזבאללה בדרום לבנון בכוננות.",  # Lebanese Hezbollah's brigades
+        "העיר ארביל חגגה את השנה החדשה.",  # the city
+        "הוא צעיר מארביל.",  # צעיר ends in עיר but is not "city"; still no base word
+        "יום אל-קודס נחגג בטהרן.",  # Quds Day
+    ],
+)
+def test_hebrew_traps(shipped: Matcher, text: str) -> None:
+    assert found(shipped, text) == {}
+
+
+def test_hebrew_skeleton_keeps_offsets_and_says_how(shipped: Matcher) -> None:
+    text = "דיווח: כתאאב חזבאלה איימה."
+    accepted = [x for x in shipped.explain(text) if x.accepted]
+    assert accepted
+    for line in accepted:
+        assert text[line.start : line.end] == "כתאאב חזבאלה"
+        assert line.mechanism == "transliteration"
+
+
+@pytest.mark.parametrize(
+    "text, entity, surface",
+    [
+        ("هێزەکانی حەشدی شەعبییەکان گەیشتن.", "hashed-al-shaabi", "حەشدی شەعبییەکان"),
+        ("حەشدی شەعبیش بەشداری کرد.", "hashed-al-shaabi", "حەشدی شەعبیش"),
+        ("فەرماندەی هێزی قودسی سوپای پاسداران.", "quds-force", "هێزی قودسی"),
+    ],
+)
+def test_sorani_endings_glued_to_names(shipped: Matcher, text: str, entity: str, surface: str) -> None:
+    assert found(shipped, text)[entity][0][0] == surface
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "سلێمانییەکان خۆپیشاندانیان کرد.",  # the people of Sulaimani
+        "السليمانية مدينة كردية.",  # the city in Arabic: سليماني + ة is not an ending
+        "لە شاری سلێمانی.",
+        "حزبوڵڵای لوبنان.",  # Lebanese Hezbollah
+    ],
+)
+def test_sorani_ending_traps(shipped: Matcher, text: str) -> None:
+    assert found(shipped, text) == {}
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("Spanish trainers left Besmaya after the rocket attack.", True),
+        ("Los militares españoles de la base Gran Capitán regresan a casa.", True),
+        ("西班牙军队驻扎在巴斯马亚的训练营。", True),
+        ("Op het trainingskamp Besmaya zijn Spaanse instructeurs gelegerd.", True),
+        ("Bismayah New City housing project adds 10,000 apartments.", False),
+        ("Hanwha signed a contract for Bismayah New City; residents moved in.", False),
+        ("El Gran Capitán conquistó Nápoles en 1503.", False),  # the 15th-century general
+        ("巴斯马亚新城项目由韩华建设。", False),  # the new city
+    ],
+)
+def test_besmaya_in_more_languages_and_its_traps(shipped: Matcher, text: str, named: bool) -> None:
+    assert ("besmaya-base" in found(shipped, text)) is named
+
+
+@pytest.mark.parametrize(
+    "text, entity",
+    [
+        ("De aanhangers van IS werden berecht.", "islamic-state"),
+        ("De Hasjd al-Sjaabi is een koepel van sjiitische milities.", "hashed-al-shaabi"),
+        ("Soleimani voerde het bevel over de Qudsmacht.", "quds-force"),
+    ],
+)
+def test_dutch_names(shipped: Matcher, text: str, entity: str) -> None:
+    assert entity in found(shipped, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["HET IS TIJD VOOR VERANDERING", "Op Quds-dag demonstreerden duizenden in Teheran.", "Li Silêmaniyê xwepêşandan hat kirin.", "Li Qudsê xwepêşandan hat kirin."],
+)
+def test_dutch_and_kurmanji_traps(shipped: Matcher, text: str) -> None:
+    assert found(shipped, text) == {}
