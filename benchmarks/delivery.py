@@ -39,10 +39,10 @@ CHANNEL = -1001234567890
 
 
 def seed(store: Store, plan: list[list[str]]) -> None:
-    feed = store.ensure_feed("http://127.0.0.1/bench.xml", "Bench")
+    feed = store.feeds.ensure("http://127.0.0.1/bench.xml", "Bench")
     for n, chats in enumerate(plan):
         item = NewItem(feed.id, f"g{n}", None, None, f"t{n}", None, "", "feed", None)
-        store.store_item(item, [], [QueuedAlert(c, f"<b>Alert {n}</b> Camp Taji", f"Alert {n} Camp Taji") for c in chats])
+        store.items.add(item, [], [QueuedAlert(c, f"<b>Alert {n}</b> Camp Taji", f"Alert {n} Camp Taji") for c in chats])
 
 
 async def run(plan: list[list[str]], fake_limits: RateLimits, limits: Limits, private: list[int]) -> tuple[float, int, int]:

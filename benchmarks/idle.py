@@ -202,7 +202,7 @@ async def cycle(feeds: int, concurrency: int = 16) -> dict:
 
     from monitor.config import load_settings
     from monitor.ops.logs import configure_logging
-    from monitor.service.monitor import Monitor
+    from monitor.service import Monitor
 
     configure_logging("json", stream=open(os.devnull, "w"))
     server, port = start_server("new")

@@ -124,7 +124,7 @@ def _cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from monitor.service.monitor import Monitor
+    from monitor.service import Monitor
 
     configure_logging(settings.config.service.log_format)
     if settings.config.telegram.token and (warning := world_readable_warning(settings.config_path)):

@@ -64,24 +64,24 @@ async def test_commands_end_to_end_and_subscriptions_survive_restart(settings, f
         assert {c["command"] for c in registered} >= {"start", "help", "subscribe", "unsubscribe", "list", "entities", "recent", "status"}
 
         assert "/subscribe" in await talk.say(USER, "/start")
-        assert store.subscription(str(USER)) == (True, False, [])
+        assert store.subscribers.subscription(str(USER)) == (True, False, [])
 
         answer = await talk.say(USER, "/subscribe kataeb-hezbollah taji-base")
         assert "Subscribed to" in answer and "Kataeb Hezbollah" in answer
-        assert store.subscription(str(USER)) == (True, False, ["kataeb-hezbollah", "taji-base"])
-        assert store.subscribers_for(["taji-base"]) == [str(USER)]
-        assert store.subscribers_for(["islamic-state"]) == []
+        assert store.subscribers.subscription(str(USER)) == (True, False, ["kataeb-hezbollah", "taji-base"])
+        assert store.subscribers.following(["taji-base"]) == [str(USER)]
+        assert store.subscribers.following(["islamic-state"]) == []
 
         answer = await talk.say(USER, "/subscribe Abu Mahdi al-Muhandis, <script>")
         assert "Not known: <script>" in answer  # escaped on the way out, shown as typed
-        assert "abu-mahdi-al-muhandis" in store.subscription(str(USER))[2]
+        assert "abu-mahdi-al-muhandis" in store.subscribers.subscription(str(USER))[2]
 
         answer = await talk.say(USER, "/list")
         assert "Kataeb Hezbollah" in answer and "taji-base" in answer
         assert "qayyarah-airbase" in await talk.say(USER, "/entities")
 
         await talk.say(USER, "/unsubscribe taji-base")
-        assert "taji-base" not in store.subscription(str(USER))[2]
+        assert "taji-base" not in store.subscribers.subscription(str(USER))[2]
         assert "No alerts yet" in await talk.say(USER, "/recent")
         assert "Not known" in await talk.say(USER, "/recent atlantis")
 
@@ -93,8 +93,8 @@ async def test_commands_end_to_end_and_subscriptions_survive_restart(settings, f
         assert "/subscribe" in await talk.say(USER, "what is this bot?")
 
         await talk.say(USER, "/subscribe all")
-        assert store.subscription(str(USER))[1] is True
-        assert store.subscribers_for(["islamic-state"]) == [str(USER)]
+        assert store.subscribers.subscription(str(USER))[1] is True
+        assert store.subscribers.following(["islamic-state"]) == [str(USER)]
     finally:
         await delivery.stop()
     replies = len(fake.sent_messages(USER))
@@ -108,7 +108,7 @@ async def test_commands_end_to_end_and_subscriptions_survive_restart(settings, f
         assert "all" in answer
         assert len(fake.sent_messages(USER)) == replies + 1
         await talk.say(USER, "/unsubscribe all")
-        assert store.subscription(str(USER)) == (True, False, [])
+        assert store.subscribers.subscription(str(USER)) == (True, False, [])
     finally:
         await delivery.stop()
         store.close()
@@ -124,14 +124,14 @@ async def test_blocked_subscriber_is_deactivated_and_start_reactivates(settings,
         await delivery.bot.initialize()
         from monitor.store import NewItem, QueuedAlert
 
-        feed = store.ensure_feed("http://127.0.0.1/f.xml", "F")
-        store.store_item(NewItem(feed.id, "g", None, None, "t", None, "", "feed", None), [], [QueuedAlert(str(USER), "<b>x</b>", "x")])
+        feed = store.feeds.ensure("http://127.0.0.1/f.xml", "F")
+        store.items.add(NewItem(feed.id, "g", None, None, "t", None, "", "feed", None), [], [QueuedAlert(str(USER), "<b>x</b>", "x")])
         await delivery.drain(timeout=10)
-        assert store.subscription(str(USER))[0] is False
-        assert store.subscribers_for(["taji-base"]) == []
+        assert store.subscribers.subscription(str(USER))[0] is False
+        assert store.subscribers.following(["taji-base"]) == []
         fake.block_chat(USER, blocked=False)
         await talk.say(USER, "/start")
-        assert store.subscription(str(USER))[0] is True
+        assert store.subscribers.subscription(str(USER))[0] is True
     finally:
         await delivery.stop()
         store.close()

@@ -113,8 +113,8 @@ def test_sigkill_while_queued_and_in_flight_never_doubles_or_loses_unattempted(t
 
     store = Store(f"sqlite:///{db}")
     for chat in SUBSCRIBERS:
-        store.register_subscriber(str(chat), None)
-        store.subscribe(str(chat), (), all_entities=True)
+        store.subscribers.register(str(chat), None)
+        store.subscribers.subscribe(str(chat), (), all_entities=True)
     store.close()
     total = ITEMS * (1 + len(SUBSCRIBERS))
     log = open(tmp_path / "service.log", "ab")

@@ -44,13 +44,13 @@ _counter = iter(range(1, 1_000_000))
 
 def seed(store: Store, chats: list[str], n: int, html: str | None = None, plain: str | None = None) -> list[str]:
     """n items, each queued to every chat; returns the plain texts in queue order."""
-    feed = store.ensure_feed("http://127.0.0.1/feed.xml", "Wire")
+    feed = store.feeds.ensure("http://127.0.0.1/feed.xml", "Wire")
     texts = []
     for _ in range(n):
         k = next(_counter)
         text = f"alert {k}"
         item = NewItem(feed.id, f"guid-{k}", f"http://127.0.0.1/{k}", f"http://127.0.0.1/{k}", text, None, "", "feed", None)
-        store.store_item(item, [], [QueuedAlert(c, html or f"<b>{text}</b>", plain or text) for c in chats])
+        store.items.add(item, [], [QueuedAlert(c, html or f"<b>{text}</b>", plain or text) for c in chats])
         texts.append(text)
     return texts
 
@@ -61,7 +61,7 @@ def make_outbox(store: Store, fake: FakeTelegram, *, limits: Limits = FAST, read
 
 
 def statuses(store: Store) -> list[tuple[str, str, str | None]]:
-    with store.engine.connect() as conn:
+    with store.database.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(select(alerts.c.chat_id, alerts.c.status, alerts.c.error).order_by(alerts.c.id))]
 
 
@@ -83,7 +83,7 @@ async def test_every_alert_once_in_order_with_message_ids(store, fake):
     assert [m.text for m in fake.sent_messages(int(CHANNEL))] == texts
     assert [m.text for m in fake.sent_messages(int(USER))] == texts
     assert {s for _, s, _ in statuses(store)} == {"sent"}
-    with store.engine.connect() as conn:
+    with store.database.engine.connect() as conn:
         ids = [r[0] for r in conn.execute(select(alerts.c.telegram_message_id).where(alerts.c.chat_id == CHANNEL).order_by(alerts.c.id))]
         attempts = conn.execute(select(delivery_attempts.c.outcome)).scalars().all()
     assert ids == [1, 2, 3, 4, 5, 6]
@@ -137,7 +137,7 @@ async def test_429_is_honoured_and_retried(store, fake):
     assert [m.text for m in fake.sent_messages()] == texts
     assert [c.status for c in fake.calls_to("sendMessage", status=None)] == [429, 200, 200, 200]
     assert outbox.counters.rate_limited == 1
-    with store.engine.connect() as conn:
+    with store.database.engine.connect() as conn:
         first = conn.execute(select(alerts.c.attempts).order_by(alerts.c.id)).scalars().first()
     assert first == 2
 
@@ -156,8 +156,8 @@ async def test_a_started_sender_sleeps_until_work_comes_and_wakes_for_a_due_retr
         write_config(tmp_path, telegram={"token": fake.token, "channel": CHANNEL, "api_base_url": fake.base_url, "commands": False})
     )
     reads = []
-    due_outbox = store.due_outbox
-    store.due_outbox = lambda *a, **k: reads.append(time.monotonic()) or due_outbox(*a, **k)
+    due = store.outbox.due
+    store.outbox.due = lambda *a, **k: reads.append(time.monotonic()) or due(*a, **k)
     delivery = TelegramDelivery(settings, store, limits=FAST)
     await delivery.start(commands=False)
     try:
@@ -237,14 +237,14 @@ async def test_connection_dropped_before_accepting_is_the_documented_loss(store,
 
 async def test_rows_left_sending_by_a_killed_process_become_unknown(store, fake):
     seed(store, [CHANNEL], 2)
-    first = store.due_outbox()[0]
-    assert store.claim_alert(first.id) is not None  # ...and the process died here
+    first = store.outbox.due()[0]
+    assert store.outbox.claim(first.id) is not None  # ...and the process died here
     outbox = make_outbox(store, fake)
     assert await outbox.recover() == [first.id]
     await drain(outbox)
     assert [s for _, s, _ in statuses(store)] == ["unknown", "sent"]
     assert len(fake.sent_messages()) == 1
-    with store.engine.connect() as conn:
+    with store.database.engine.connect() as conn:
         assert conn.execute(select(delivery_attempts.c.outcome).order_by(delivery_attempts.c.id)).scalars().all() == ["unknown", "sent"]
 
 
@@ -252,8 +252,8 @@ async def test_rows_left_sending_by_a_killed_process_become_unknown(store, fake)
 
 
 async def test_permanent_errors_are_recorded_not_retried_and_blocked_users_deactivated(store, fake):
-    store.register_subscriber(USER, "analyst")
-    store.subscribe(USER, (), all_entities=True)
+    store.subscribers.register(USER, "analyst")
+    store.subscribers.subscribe(USER, (), all_entities=True)
     fake.block_chat(int(USER))
     fake.kick_bot(int(CHANNEL))
     seed(store, [CHANNEL, USER, "777"], 2)  # 777: chat not found
@@ -267,8 +267,8 @@ async def test_permanent_errors_are_recorded_not_retried_and_blocked_users_deact
     assert all(s == "failed" and "chat not found" in e.lower() for s, e in by_chat["777"])
     # One attempt per gone chat; the rest of its queue was failed without calls.
     assert len(fake.calls_to("sendMessage", status=None)) <= 4
-    assert store.subscription(USER)[0] is False
-    assert store.subscribers_for(["taji-base"]) == []
+    assert store.subscribers.subscription(USER)[0] is False
+    assert store.subscribers.following(["taji-base"]) == []
     stats = reports.stats(store)
     assert stats.alerts_by_status == {"failed": 6}
     assert any("blocked" in reason for _, reason in stats.failed_alerts)
@@ -293,14 +293,14 @@ async def test_locked_database_delays_but_never_loses_or_doubles(store, fake, tm
     assert {s for _, s, _ in statuses(store)} == {"sent"}
 
 
-class FlakyStore:
-    """The real store, whose first outcome writes fail as if SQLite stayed locked."""
+class FlakyOutbox:
+    """The real outbox table, whose first outcome writes fail as if SQLite stayed locked."""
 
-    def __init__(self, store: Store, failures: int) -> None:
-        self._store, self.failures = store, failures
+    def __init__(self, outbox, failures: int) -> None:
+        self._outbox, self.failures = outbox, failures
 
     def __getattr__(self, name):
-        return getattr(self._store, name)
+        return getattr(self._outbox, name)
 
     def finish_sent(self, *args):
         from sqlalchemy.exc import OperationalError
@@ -308,13 +308,13 @@ class FlakyStore:
         if self.failures > 0:
             self.failures -= 1
             raise OperationalError("UPDATE alerts", {}, sqlite3.OperationalError("database is locked"))
-        return self._store.finish_sent(*args)
+        return self._outbox.finish_sent(*args)
 
 
 async def test_recording_an_outcome_is_retried_until_the_database_answers(store, fake):
     seed(store, [CHANNEL], 2)
     outbox = make_outbox(store, fake)
-    outbox.store = FlakyStore(store, failures=3)
+    store.outbox = FlakyOutbox(store.outbox, failures=3)
     await drain(outbox)
     assert len(fake.sent_messages()) == 2
     assert {s for _, s, _ in statuses(store)} == {"sent"}
@@ -408,10 +408,10 @@ def test_run_once_delivers_through_the_bot_api_to_channel_and_subscribers(tmp_pa
         fetch={"fetch_pages": False},
     )
     store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
-    store.register_subscriber(USER, None)
-    store.subscribe(USER, ["taji-base"])
-    store.register_subscriber("4343", None)
-    store.subscribe("4343", ["islamic-state"])  # not matched: gets nothing
+    store.subscribers.register(USER, None)
+    store.subscribers.subscribe(USER, ["taji-base"])
+    store.subscribers.register("4343", None)
+    store.subscribers.subscribe("4343", ["islamic-state"])  # not matched: gets nothing
     store.close()
     assert main(["--config", str(config), "run", "--once"]) == 0
     assert main(["--config", str(config), "run", "--once"]) == 0

@@ -1,4 +1,5 @@
-"""The next-poll policy (monitor.service.schedule): pure functions, no clock, no servers."""
+"""The next-poll policy (monitor.service.schedule) and the trigger that carries it onto
+APScheduler (monitor.service.jobs.FeedTrigger): pure, fixed times, no clock, no servers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from monitor.config import MonitorConfig
-from monitor.service.schedule import Policy, base_delay, cache_lifetime, first_delay, next_delay, on_tick, with_jitter
+from monitor.ingest.freshness import cache_lifetime, retry_after_seconds
+from monitor.service.jobs import FeedTrigger
+from monitor.service.schedule import Policy, base_delay, first_delay, next_delay, on_tick, with_jitter
 
 P = Policy(interval=600, jitter=0.1, max_backoff=3600, broken_retry=7200, max_declared=86400, max_retry_after=86400)
 
@@ -133,3 +136,43 @@ def test_feeds_due_close_together_share_a_grid_point():
     starts = {on_tick(1_000_000 + rng.uniform(0, 60), 60, 5) for _ in range(500)}
     assert len(starts) <= 13  # 500 polls in a minute: at most 12-13 wake-ups, not 500
     assert all(t % 5 == 0 for t in starts)
+
+
+def test_retry_after_in_seconds_or_as_a_date():
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert retry_after_seconds("120") == 120
+    assert retry_after_seconds("Wed, 01 Jan 2025 00:10:00 GMT", now) == 600
+    assert retry_after_seconds("Tue, 31 Dec 2024 00:00:00 GMT", now) == 0  # already past
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_no_rule_waits_longer_than_the_longest_delay():
+    rng = random.Random(5)
+    cases = [dict(status="ok", declared_interval=10**9), dict(status="timeout", error_streak=10**4),
+             dict(status="http_status", broken=True), dict(status="http_status", retry_after=10**9)]
+    for case in cases:
+        assert all(next_delay(P, rng=rng, **case).delay <= P.longest_delay for _ in range(100))
+
+
+# -- FeedTrigger: the policy's decisions on APScheduler --------------------------------
+
+NOW = datetime(2025, 1, 1, 12, 0, 0, 300_000, tzinfo=timezone.utc)
+GRID = Policy(interval=60)  # grid step: min(poll_tick 5 s, interval / 10) = 5 s
+
+
+def test_the_first_poll_is_not_put_on_the_grid():
+    trigger = FeedTrigger(GRID, poll_tick=5, next_delay=2.5)
+    assert trigger.get_next_fire_time(None, NOW) == NOW + timedelta(seconds=2.5)
+
+
+def test_after_a_poll_the_decided_delay_ends_on_the_grid_never_sooner():
+    trigger = FeedTrigger(GRID, poll_tick=5, next_delay=2.5)
+    trigger.after_poll(61.0)
+    fire = trigger.get_next_fire_time(None, NOW)
+    assert fire >= NOW + timedelta(seconds=61) and fire - (NOW + timedelta(seconds=61)) < timedelta(seconds=5)
+    assert fire.timestamp() % 5 == 0
+
+
+def test_a_submitted_run_parks_the_job_at_the_longest_wait_until_its_poll_decides():
+    trigger = FeedTrigger(P, poll_tick=5, next_delay=0)
+    assert trigger.get_next_fire_time(NOW, NOW) == NOW + timedelta(seconds=P.longest_delay)

@@ -27,7 +27,7 @@ from conftest import REPO, Response, write_config
 from monitor.ops import metrics
 from monitor.config import load_settings
 from monitor.service.lock import InstanceLocked
-from monitor.service.monitor import Monitor
+from monitor.service import Monitor
 
 WATCHLIST_YAML = """\
 version: 1
@@ -72,7 +72,7 @@ async def running(config: Path, notices: list[str] | None = None):
         async def collect(text: str) -> None:
             notices.append(text)
 
-        monitor.admin_notifier = collect
+        monitor.notices.notifier = collect
     stop = asyncio.Event()
     task = asyncio.create_task(monitor.run_forever(stop))
     try:
@@ -179,7 +179,7 @@ async def test_polls_are_scheduled_on_the_polling_grid(tmp_path, site):
     async with running(config) as monitor:
         await until(lambda: all(site.hits(p) >= 1 for p in ("/g1.xml", "/g2.xml")))
         await asyncio.sleep(0.2)  # let the jobs be rescheduled after their polls
-        runs = [monitor._scheduler.get_job(u).next_run_time.timestamp() for u in urls]
+        runs = [monitor.jobs.next_runs()[u].timestamp() for u in urls]
     assert all(abs(t - round(t)) < 1e-6 for t in runs), runs
 
 

@@ -6,7 +6,7 @@ Guards, each configurable in `fetch:` (FetchConfig) with a safe default:
 * a network policy (no loopback, private, link-local, multicast or reserved
   addresses unless the config opts in). It is checked twice: early on the URL,
   for a fast refusal with a clear message, and again on the address the socket
-  actually connects to (`_GuardedBackend`), so DNS rebinding - a name that
+  actually connects to (`GuardedBackend`), so DNS rebinding - a name that
   resolves to a public address for the check and to 127.0.0.1 for the connect -
   cannot slip through;
 * redirects followed by hand (at most `max_redirects`), so each hop is checked;
@@ -24,20 +24,19 @@ import asyncio
 import ipaddress
 import re
 import socket
+import ssl
 import time
 import typing
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
 
-from monitor.ingest.asyncio_backend import AsyncioBackend
 from monitor.config import FetchConfig
-from monitor.service.schedule import parse_http_date
+from monitor.ingest.freshness import retry_after_seconds
 
 try:  # brotli is an optional extra of httpx; without it we do not ask for "br".
     import brotli
@@ -72,15 +71,14 @@ _NAT64 = _net("64:ff9b::/96")
 # Decoded output per decompression step: keeps the transient allocation small
 # even when one compressed chunk would inflate to megabytes.
 _INFLATE_STEP = 256 * 1024
-_RAW_CHUNK = 64 * 1024
 # Up to this many bytes of an unused body (304, redirect, error page) are read and
 # dropped to keep the connection alive (see _drain).
 _DRAIN_LIMIT = 64 * 1024
 # How long an idle connection is kept for the next poll of its host. httpx's default
 # (5 s) equals the polling grid's step (service.poll_tick), so a host polled every tick
 # got a new TCP connection almost every time; a server that closed the connection
-# earlier is noticed (asyncio_backend: is_readable) and a new one opened.
-_KEEPALIVE_SECONDS = 30.0
+# earlier is noticed by httpcore (the socket is readable) and a new one opened.
+KEEPALIVE_SECONDS = 30.0
 # How long an early (URL) check that found a host permitted is trusted; see NetworkPolicy.
 _CHECK_CACHE_SECONDS = 60.0
 _CHECK_CACHE_SIZE = 4096
@@ -214,7 +212,7 @@ class NetworkPolicy:
         # (host, port) -> monotonic time until which the early check's "permitted" holds.
         # Only the early check is cached (a feed polled every minute would otherwise cost a
         # getaddrinfo per poll); every new connection is still resolved and vetted by
-        # _GuardedBackend, which is the check that counts.
+        # GuardedBackend, which is the check that counts.
         self._permitted_until: dict[tuple[str, int], float] = {}
 
     def permits(self, address: IPAddress) -> bool:
@@ -254,7 +252,7 @@ class NetworkPolicy:
 
     async def check(self, url: str) -> None:
         """Raise BlockedAddress unless the URL is http(s) and every address its host
-        resolves to is permitted. The connect-time check in _GuardedBackend is the one
+        resolves to is permitted. The connect-time check in GuardedBackend is the one
         that counts; this one fails fast with a clear message."""
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https"):
@@ -283,25 +281,26 @@ class NetworkPolicy:
 
 
 class _RefusedConnect(Exception):
-    """Raised inside httpcore by _GuardedBackend; httpx lets unknown exceptions through."""
+    """Raised inside httpcore by GuardedBackend; httpcore lets unknown exceptions through."""
 
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(reason)
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
+class GuardedBackend(httpcore.AsyncNetworkBackend):
     """httpcore network backend that resolves the host itself, vets every address
-    with the NetworkPolicy and connects to a vetted IP.
+    with the NetworkPolicy and connects to a vetted IP through `inner` (httpcore's
+    anyio backend, what httpx uses by default).
 
     httpcore passes the URL's host here and uses it separately for TLS SNI and
-    certificate checks (and httpx puts it in the Host header), so connecting by
-    IP keeps those by hostname.
+    certificate checks (and the Host header), so connecting by IP keeps those by
+    hostname.
     """
 
     def __init__(self, policy: NetworkPolicy, inner: httpcore.AsyncNetworkBackend | None = None):
         self._policy = policy
-        self._inner = inner or AsyncioBackend()
+        self._inner = inner or httpcore.AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -331,24 +330,31 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         assert last_error is not None
         raise last_error
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise _RefusedConnect("unix sockets are never fetched")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
 
 
-def guarded_transport(policy: NetworkPolicy, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose every TCP connect goes through the policy."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False, retries=0)
-    pool = transport._pool
-    # httpx 0.28 builds an httpcore.AsyncConnectionPool that hands its
-    # `_network_backend` to every connection it creates. Fail loudly if a
-    # future httpx/httpcore changes that, rather than fetch unguarded.
-    if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
-        raise RuntimeError("unsupported httpx/httpcore version: cannot install the network guard")
-    pool._network_backend = _GuardedBackend(policy)
-    return transport
+def guarded_pool(policy: NetworkPolicy, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> httpcore.AsyncConnectionPool:
+    """httpcore's connection pool (what httpx.AsyncHTTPTransport wraps) with every TCP
+    connect going through the policy: httpcore takes the network backend as a
+    constructor argument. TLS as httpx does it by default (certifi's CA bundle,
+    environment ignored) unless `ssl_context` says which certificates to trust."""
+    return httpcore.AsyncConnectionPool(
+        ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        retries=0,
+        network_backend=GuardedBackend(policy),
+    )
 
 
 class _Inflater:
@@ -432,16 +438,16 @@ def _decode_through(decoders: list[_Inflater], pieces: list[bytes], budget: int,
     return pieces
 
 
-async def _drain(response: httpx.Response) -> None:
+async def _drain(response: httpcore.Response, headers: httpx.Headers) -> None:
     """Read what is left of a short answer we do not use (304, redirect, error page), so
     the connection goes back to the pool instead of being closed: httpcore only reuses a
     connection whose response was read to its end. A long or unbounded body is not worth
     it: stop reading and let the connection close."""
-    declared = response.headers.get("content-length", "").strip()
+    declared = headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > _DRAIN_LIMIT:
         return
     read = 0
-    async for raw in response.aiter_raw(_DRAIN_LIMIT):
+    async for raw in response.aiter_stream():
         read += len(raw)
         if read > _DRAIN_LIMIT:
             return
@@ -449,16 +455,6 @@ async def _drain(response: httpx.Response) -> None:
 
 def _content_codings(header: str) -> list[str]:
     return [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After is either delay-seconds or an HTTP date."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    when = parse_http_date(value)
-    return None if when is None else max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -476,33 +472,27 @@ _CROSS_ORIGIN_HEADERS = {"accept", "if-none-match", "if-modified-since"}
 
 
 class Fetcher:
-    """One shared httpx transport (connection pool) with the monitor's guards; use as an async context manager.
+    """One shared connection pool with the monitor's guards; use as an async context manager.
 
-    `transport` replaces the network entirely (tests); `resolver` replaces DNS
-    for the network policy (tests of rebinding and of names that resolve to
-    private addresses).
+    `resolver` replaces DNS for the network policy (tests of rebinding and of names
+    that resolve to private addresses); `ssl_context` says which certificates to
+    trust (default: httpx's, certifi's CA bundle).
     """
 
-    def __init__(
-        self,
-        config: FetchConfig,
-        transport: httpx.AsyncBaseTransport | None = None,
-        resolver: Resolver | None = None,
-    ):
+    def __init__(self, config: FetchConfig, resolver: Resolver | None = None, ssl_context: ssl.SSLContext | None = None):
         self.config = config
         self.policy = NetworkPolicy(config.allow_private_networks, config.allowed_networks, resolver)
         limits = httpx.Limits(
             max_connections=config.concurrency * 2,
             max_keepalive_connections=config.concurrency,
-            keepalive_expiry=_KEEPALIVE_SECONDS,
+            keepalive_expiry=KEEPALIVE_SECONDS,
         )
         encodings = "gzip, deflate, br" if brotli is not None else "gzip, deflate"
-        # Requests go straight to the transport (no httpx.AsyncClient): the client layer
+        # Requests go straight to httpcore's pool (no httpx.AsyncClient): the client layer
         # (header merging, cookie jar, auth and redirect generators, event hooks) was about
         # 15% of a poll's CPU and none of it is wanted here - redirects are followed by hand
-        # below, cookies are never kept, there is no auth. The network guard lives in the
-        # transport's network backend, so it applies as before.
-        self._transport: httpx.AsyncBaseTransport = transport or guarded_transport(self.policy, limits)
+        # below, cookies are never kept, there is no auth, bodies are decoded here.
+        self._pool = guarded_pool(self.policy, limits, ssl_context)
         # The headers httpx.AsyncClient sent by default, with ours; keyed by lower-case name.
         self._base_headers: dict[str, tuple[str, str]] = {
             "accept": ("Accept", "*/*"),
@@ -522,13 +512,23 @@ class Fetcher:
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._transport.aclose()
+            await self._pool.aclose()
 
-    def _request(self, url: str, headers: dict[str, str]) -> httpx.Request:
+    def _request(self, url: str, headers: dict[str, str]) -> httpcore.Request:
         merged = dict(self._base_headers)
         for name, value in headers.items():
             merged[name.lower()] = (name, value)
-        return httpx.Request("GET", url, headers=list(merged.values()), extensions={"timeout": self._timeout})
+        # As an httpx request: httpx.URL normalises the URL (IDNA host, percent-encoding),
+        # the Host header comes first, httpx.Headers encodes the values.
+        parsed = httpx.URL(url)
+        if "host" not in merged:
+            merged = {"host": ("Host", parsed.netloc.decode("ascii")), **merged}
+        return httpcore.Request(
+            b"GET",
+            httpcore.URL(scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path),
+            headers=httpx.Headers(list(merged.values())).raw,
+            extensions={"timeout": self._timeout},
+        )
 
     async def get(
         self,
@@ -551,7 +551,7 @@ class Fetcher:
             # asyncio.timeout, not wait_for: no extra task per fetch (this runs for every poll).
             async with asyncio.timeout(self.config.total_timeout):
                 return await self._follow(url, request_headers)
-        except (asyncio.TimeoutError, httpx.TimeoutException):
+        except asyncio.TimeoutError:
             raise Timeout(url, f"timed out (total limit {self.config.total_timeout:g}s)") from None
 
     async def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
@@ -561,49 +561,46 @@ class Fetcher:
             if _origin(url) != first_origin:
                 headers = {k: v for k, v in headers.items() if k.lower() in _CROSS_ORIGIN_HEADERS}
             try:
-                request = self._request(url, headers)
-                response = await self._transport.handle_async_request(request)
-                response.request = request
+                response = await self._pool.handle_async_request(self._request(url, headers))
                 try:
-                    if response.is_redirect and "location" in response.headers:
-                        await _drain(response)
-                        url = urljoin(str(request.url), response.headers["location"].strip())
+                    answer = httpx.Headers(response.headers)
+                    if httpx.codes.is_redirect(response.status) and "location" in answer:
+                        await _drain(response, answer)
+                        url = urljoin(str(httpx.URL(url)), answer["location"].strip())
                         continue
-                    if response.status_code == 304:
-                        await _drain(response)
-                        return FetchResult(url, 304, b"", dict(response.headers))
-                    if response.status_code >= 400:
-                        await _drain(response)
-                        raise HTTPStatusError(
-                            url, response.status_code, _retry_after_seconds(response.headers.get("retry-after"))
-                        )
-                    body = await self._read_limited(response, url)
-                    return FetchResult(url, response.status_code, body, dict(response.headers))
+                    if response.status == 304:
+                        await _drain(response, answer)
+                        return FetchResult(url, 304, b"", dict(answer))
+                    if response.status >= 400:
+                        await _drain(response, answer)
+                        raise HTTPStatusError(url, response.status, retry_after_seconds(answer.get("retry-after")))
+                    body = await self._read_limited(response, answer, url)
+                    return FetchResult(url, response.status, body, dict(answer))
                 finally:
                     await response.aclose()
             except _RefusedConnect as exc:
                 raise BlockedAddress(url, exc.reason) from None
-            except httpx.TimeoutException:
+            except httpcore.TimeoutException:
                 raise Timeout(url, "timed out waiting for the server") from None
-            except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.StreamError) as exc:
+            except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise NetworkError(url, f"{type(exc).__name__}: {exc}") from None
         raise TooManyRedirects(url, f"more than {self.config.max_redirects} redirects")
 
-    async def _read_limited(self, response: httpx.Response, url: str) -> bytes:
+    async def _read_limited(self, response: httpcore.Response, headers: httpx.Headers, url: str) -> bytes:
         """The decoded body, refusing it as soon as the raw or the decoded size passes the limit."""
         limit = self.config.max_body_bytes
-        declared = response.headers.get("content-length", "").strip()
+        declared = headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > limit:
             raise TooLarge(url, f"body of {int(declared)} bytes is over the {limit}-byte limit")
         try:
             # Decoders apply in reverse order of the codings listed.
-            decoders = [_Inflater(c) for c in reversed(_content_codings(response.headers.get("content-encoding", "")))]
+            decoders = [_Inflater(c) for c in reversed(_content_codings(headers.get("content-encoding", "")))]
         except ValueError as exc:
             raise BadEncoding(url, str(exc)) from None
         chunks: list[bytes] = []
         raw_size = size = 0
         try:
-            async for raw in response.aiter_raw(_RAW_CHUNK):
+            async for raw in response.aiter_stream():
                 raw_size += len(raw)
                 if raw_size > limit:
                     raise TooLarge(url, f"body is over the {limit}-byte limit")
@@ -618,7 +615,7 @@ class Fetcher:
                 url, f"body decompresses to over the {limit}-byte limit (compression bomb?), stopped after {raw_size} bytes read"
             ) from None
         except (zlib.error, *((brotli.error,) if brotli is not None else ())) as exc:
-            raise BadEncoding(url, f"bad {response.headers.get('content-encoding')} content encoding: {exc}") from None
+            raise BadEncoding(url, f"bad {headers.get('content-encoding')} content encoding: {exc}") from None
         if size > limit:
             raise TooLarge(url, f"body decompresses to over the {limit}-byte limit")
         return b"".join(chunks)

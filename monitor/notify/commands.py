@@ -154,7 +154,7 @@ class CommandBot:
         self._task = None
 
     async def _poll(self) -> None:
-        offset = int(await asyncio.to_thread(self.store.get_state, OFFSET_KEY) or 0)
+        offset = int(await asyncio.to_thread(self.store.values.get, OFFSET_KEY) or 0)
         failures = 0
         while True:
             try:
@@ -182,7 +182,7 @@ class CommandBot:
                     except Exception as exc:  # noqa: BLE001 - one bad command must not stop the bot
                         log.exception("command_failed", update=update.update_id, error=str(exc))
                     offset = update.update_id + 1
-                    await asyncio.to_thread(self.store.set_state, OFFSET_KEY, str(offset))
+                    await asyncio.to_thread(self.store.values.set, OFFSET_KEY, str(offset))
 
     # -- commands ------------------------------------------------------------
 
@@ -219,7 +219,7 @@ class CommandBot:
         await handler(chat, args.strip(), user_id=user_id, username=username)
 
     async def _start(self, chat: str, args: str, *, user_id: int, username: str | None) -> None:
-        await asyncio.to_thread(self.store.register_subscriber, chat, username)
+        await asyncio.to_thread(self.store.subscribers.register, chat, username)
         await self.reply(chat, "Welcome. " + html.escape(HELP))
 
     async def _help(self, chat: str, args: str, **_) -> None:
@@ -229,14 +229,14 @@ class CommandBot:
         if not args:
             await self.reply(chat, "Follow what? /subscribe all, or entity ids or names (see /entities).")
             return
-        await asyncio.to_thread(self.store.register_subscriber, chat, username)
+        await asyncio.to_thread(self.store.subscribers.register, chat, username)
         if _norm(args) in ("all", "*", "everything"):
-            await asyncio.to_thread(self.store.subscribe, chat, (), all_entities=True)
+            await asyncio.to_thread(self.store.subscribers.subscribe, chat, (), all_entities=True)
             await self.reply(chat, "Subscribed to all alerts.")
             return
         found, unknown = resolve_entities(args, self.entities)
         if found:
-            await asyncio.to_thread(self.store.subscribe, chat, found)
+            await asyncio.to_thread(self.store.subscribers.subscribe, chat, found)
         lines = []
         if found:
             lines.append("Subscribed to: " + html.escape(", ".join(self._name(e) for e in found)) + ".")
@@ -245,17 +245,17 @@ class CommandBot:
         await self.reply(chat, "\n".join(lines))
 
     async def _unsubscribe(self, chat: str, args: str, **_) -> None:
-        state = await asyncio.to_thread(self.store.subscription, chat)
+        state = await asyncio.to_thread(self.store.subscribers.subscription, chat)
         if state is None:
             await self.reply(chat, "You follow nothing yet. /subscribe to start.")
             return
         if not args or _norm(args) in ("all", "*", "everything"):
-            await asyncio.to_thread(self.store.unsubscribe, chat, None)
+            await asyncio.to_thread(self.store.subscribers.unsubscribe, chat, None)
             await self.reply(chat, "Unsubscribed from everything.")
             return
         found, unknown = resolve_entities(args, self.entities)
         if found:
-            await asyncio.to_thread(self.store.unsubscribe, chat, found)
+            await asyncio.to_thread(self.store.subscribers.unsubscribe, chat, found)
         lines = []
         if found:
             lines.append("Unsubscribed from: " + html.escape(", ".join(self._name(e) for e in found)) + ".")
@@ -266,7 +266,7 @@ class CommandBot:
         await self.reply(chat, "\n".join(lines))
 
     async def _list(self, chat: str, args: str, **_) -> None:
-        state = await asyncio.to_thread(self.store.subscription, chat)
+        state = await asyncio.to_thread(self.store.subscribers.subscription, chat)
         if state is None or (not state[1] and not state[2]):
             await self.reply(chat, "You follow nothing yet. /subscribe all, or see /entities.")
             return
@@ -312,7 +312,7 @@ class CommandBot:
         from monitor.store import reports
 
         stats = await asyncio.to_thread(reports.stats, self.store)
-        depth, oldest = await asyncio.to_thread(self.store.queue_depth)
+        depth, oldest = await asyncio.to_thread(self.store.outbox.depth)
         lines = [f"<b>Feeds</b> ({len(stats.feeds)})"]
         for f in stats.feeds:
             when = f.last_polled_at.strftime("%Y-%m-%d %H:%M") if f.last_polled_at else "never"
@@ -349,7 +349,7 @@ class CommandBot:
                 except RetryAfter as exc:
                     self.governor.pause_chat(chat, retry_after_seconds(exc))
                 except Forbidden as exc:
-                    await asyncio.to_thread(self.store.deactivate_subscriber, chat, exc.message)
+                    await asyncio.to_thread(self.store.subscribers.deactivate, chat, exc.message)
                     return
                 except TelegramError as exc:
                     log.warning("reply_failed", chat=chat, error=type(exc).__name__, attempt=attempt + 1)

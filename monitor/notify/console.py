@@ -18,11 +18,11 @@ CONSOLE_CHAT = "console"
 def deliver_to_console(store: Store, console: Console | None = None, limit: int = 1000) -> int:
     """Print every due console alert, oldest first; returns how many were printed."""
     printed = 0
-    for alert in store.due_alerts(limit=limit, chat_ids=[CONSOLE_CHAT]):
+    for alert in store.outbox.due(limit, chats=[CONSOLE_CHAT]):
         # Built only when there is something to print: the service calls this every second.
         console = console or Console()
         # Printed before marked: a crash in between re-prints, which is harmless on a terminal.
         console.print(Panel(Text(alert.text_plain), title="alert", title_align="left", expand=False))
-        store.mark_sent(alert.id)
+        store.outbox.mark_delivered_locally(alert.id)
         printed += 1
     return printed

@@ -156,7 +156,7 @@ class Outbox:
 
     async def recover(self) -> list[int]:
         """At start: alerts a killed process left 'sending' are the lost-answer window."""
-        ids = await self._db(self.store.recover_in_flight, LOST_ANSWER)
+        ids = await self._db(self.store.outbox.recover_in_flight, LOST_ANSWER)
         if ids:
             log.warning("delivery_unknown_after_restart", alerts=ids, note="not resent: may or may not have reached Telegram")
         self.counters.unknown += len(ids)
@@ -168,7 +168,7 @@ class Outbox:
         Returns (sends started, seconds until the next one could start or None
         when nothing is due)."""
         try:
-            rows = await asyncio.to_thread(self.store.due_outbox, self.batch, [CONSOLE_CHAT])
+            rows = await asyncio.to_thread(self.store.outbox.due, self.batch, exclude_chats=[CONSOLE_CHAT])
         except OperationalError as exc:  # database briefly locked: try again shortly
             log.warning("outbox_read_failed", error=str(exc.orig) if exc.orig else str(exc))
             self.counters.db_retries += 1
@@ -232,7 +232,7 @@ class Outbox:
 
     async def _deliver_row(self, row: OutboxRow) -> None:
         try:
-            attempt = await asyncio.to_thread(self.store.claim_alert, row.id)
+            attempt = await asyncio.to_thread(self.store.outbox.claim, row.id)
         except OperationalError as exc:
             # Nothing was written and nothing sent: the alert stays queued.
             log.warning("outbox_claim_failed", alert=row.id, error=str(exc.orig) if exc.orig else str(exc))
@@ -249,7 +249,7 @@ class Outbox:
         if result.kind == "sent":
             self.counters.sent += 1
             self._transport_failures = 0
-            await self._db(store.finish_sent, row.id, attempt, result.message_id, result.reason or None)
+            await self._db(store.outbox.finish_sent, row.id, attempt, result.message_id, result.reason or None)
             if result.plain_fallback:
                 log.warning("alert_sent_as_plain_text", alert=row.id, chat=row.chat_id, reason=result.reason)
             return
@@ -269,28 +269,28 @@ class Outbox:
                 self.governor.pause_all(delay)
                 log.warning("telegram_unavailable", reason=result.reason, retry_in=round(delay, 1), alert=row.id)
                 delay = 0.0
-            await self._db(store.finish_retry, row.id, attempt, delay, result.reason)
+            await self._db(store.outbox.finish_retry, row.id, attempt, delay, result.reason)
             return
         if result.kind == "failed":
             self.counters.failed += 1
-            await self._db(store.finish_failed, row.id, attempt, result.reason)
+            await self._db(store.outbox.finish_failed, row.id, attempt, result.reason)
             if result.chat_gone:
                 await self._chat_gone(row.chat_id, result.reason)
             else:
                 log.error("alert_rejected", alert=row.id, chat=row.chat_id, reason=result.reason)
             return
         self.counters.unknown += 1
-        await self._db(store.finish_unknown, row.id, attempt, result.reason)
+        await self._db(store.outbox.finish_unknown, row.id, attempt, result.reason)
         log.warning("delivery_unknown", alert=row.id, chat=row.chat_id, reason=result.reason, note="not resent")
 
     async def _chat_gone(self, chat_id: str, reason: str) -> None:
-        failed = await self._db(self.store.fail_queued_for_chat, chat_id, reason)
+        failed = await self._db(self.store.outbox.fail_queued_for_chat, chat_id, reason)
         if is_group_chat(chat_id):
             if chat_id not in self._gone_logged:  # once, not once per alert
                 self._gone_logged.add(chat_id)
                 log.error("alert_chat_unreachable", chat=chat_id, reason=reason, alerts_failed=failed + 1)
             return
-        if await self._db(self.store.deactivate_subscriber, chat_id, reason):
+        if await self._db(self.store.subscribers.deactivate, chat_id, reason):
             log.info("subscriber_deactivated", chat=chat_id, reason=reason, alerts_failed=failed + 1)
 
     async def _db(self, fn, *args, attempts: int = 60):
@@ -402,7 +402,7 @@ class TelegramDelivery:
 
     async def _idle_timeout(self) -> float:
         try:
-            due = await asyncio.to_thread(self.store.next_outbox_due, [CONSOLE_CHAT])
+            due = await asyncio.to_thread(self.store.outbox.next_due, [CONSOLE_CHAT])
         except OperationalError:
             return 1.0
         if due is None:

@@ -83,14 +83,14 @@ def observe_publish_to_alert(published_at: datetime | None, sent_at: datetime | 
 
 def refresh_from_store(store, feed_urls: list[str]) -> None:
     """Database-derived gauges; synchronous (run it in a thread)."""
-    count, oldest = store.queue_depth()
+    count, oldest = store.outbox.depth()
     QUEUE_DEPTH.set(count)
     QUEUE_AGE.set(max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds()) if oldest else 0.0)
-    by_status = store.alert_counts()
+    by_status = store.outbox.counts()
     for status in ("queued", "sending", "sent", "failed", "unknown", *by_status):
         ALERTS_BY_STATUS.labels(status).set(by_status.get(status, 0))
     FEEDS.set(len(feed_urls))
-    FEEDS_BROKEN.set(store.count_broken(feed_urls))
+    FEEDS_BROKEN.set(store.feeds.count_broken(feed_urls))
 
 
 def render() -> tuple[bytes, str]:

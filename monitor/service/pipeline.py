@@ -21,11 +21,11 @@ from monitor.ingest.feeds import FeedEntry, parse_feed
 from monitor.ingest.fetch import FetchError, Fetcher, HTTPStatusError
 from monitor.ops.logs import get_logger
 from monitor.ops import metrics  # counters/histograms bumped below
-from monitor.service.schedule import cache_lifetime  # Cache-Control/Expires -> next poll
+from monitor.ingest.freshness import cache_lifetime  # Cache-Control/Expires -> next poll
 from monitor.match import EntityMatch, Matcher
 from monitor.notify.console import CONSOLE_CHAT
 from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around
-from monitor.store import FeedState, database_problem, FoundMention, NewItem, QueuedAlert, Store, utcnow
+from monitor.store import FeedState, FoundMention, NewItem, NextPoll, QueuedAlert, Store, database_problem, utcnow
 
 log = get_logger("monitor.service.pipeline")
 
@@ -67,12 +67,12 @@ class PollOutcome:
 
 # When to poll a feed next, from (status, its new state, Retry-After seconds, cache
 # lifetime seconds). The store calls it inside the poll's write, so the next poll
-# time is stored with the outcome in one statement (monitor.service.monitor supplies it).
-NextPoll = Callable[[str, FeedState, "float | None", "float | None"], datetime]
+# time is stored with the outcome in one statement (monitor.service.polling supplies it).
+PollPlanner = Callable[[str, FeedState, "float | None", "float | None"], datetime]
 
 
 async def poll_feed(
-    runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig, next_poll: NextPoll | None = None
+    runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig, next_poll: PollPlanner | None = None
 ) -> PollOutcome:
     started = time.monotonic()
     try:
@@ -99,18 +99,18 @@ async def poll_feed(
     return outcome
 
 
-def _planner(next_poll: NextPoll | None, status: str, retry_after: float | None, lifetime: float | None):
+def _planner(next_poll: PollPlanner | None, status: str, retry_after: float | None, lifetime: float | None) -> NextPoll | None:
     if next_poll is None:
         return None
     return lambda state: next_poll(status, state, retry_after, lifetime)
 
 
-async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig, next_poll: NextPoll | None) -> PollOutcome:
+async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConfig, next_poll: PollPlanner | None) -> PollOutcome:
     config = runtime.settings.config
     # The feed's row is read once per process; after that the store's copy (kept up to
     # date by record_poll) saves a thread hop and a transaction per poll.
     name = feed.name or feed.url
-    state = store.cached_feed(feed.url, name) or await asyncio.to_thread(store.ensure_feed, feed.url, name)
+    state = store.feeds.cached(feed.url, name) or await asyncio.to_thread(store.feeds.ensure, feed.url, name)
     # configurable (defaults.broken_after); the default is the old max(6 x interval, 1 h).
     broken_after = timedelta(seconds=config.feed_broken_after(feed))
     try:
@@ -120,7 +120,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     except FetchError as exc:
         retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
         state = await asyncio.to_thread(
-            store.record_poll,
+            store.feeds.record_poll,
             state.id,
             status=exc.kind,
             error=exc.reason,
@@ -134,8 +134,8 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         planner = _planner(next_poll, "not_modified", None, lifetime)
         # Most polls end here; on a healthy feed they are bookkept in memory and written
         # in batches (Store.flush_polls), which saves a thread hop and a transaction each.
-        state = store.note_not_modified(state.id, planner) or await asyncio.to_thread(
-            store.record_poll, state.id, status="not_modified", next_poll=planner
+        state = store.feeds.note_not_modified(state.id, planner) or await asyncio.to_thread(
+            store.feeds.record_poll, state.id, status="not_modified", next_poll=planner
         )
         return PollOutcome(feed.url, "not_modified", feed_state=state, cache_lifetime=lifetime)
 
@@ -147,7 +147,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     if not parsed.entries and parsed.problems:
         outcome.status, outcome.error = "parse_error", parsed.problems[0]
         outcome.feed_state = await asyncio.to_thread(
-            store.record_poll,
+            store.feeds.record_poll,
             state.id,
             status="parse_error",
             error=parsed.problems[0],
@@ -169,7 +169,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
             _item_failed(outcome, feed, entry, exc)
     known = (
-        await asyncio.to_thread(store.known_entries, state.id, [(entry.guid, canonical) for entry, canonical in candidates])
+        await asyncio.to_thread(store.items.known_entries, state.id, [(entry.guid, canonical) for entry, canonical in candidates])
         if candidates
         else []
     )
@@ -184,7 +184,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
             _item_failed(outcome, feed, entry, exc)
     if pending:
-        results, db_error = await asyncio.to_thread(store.store_items, [(p.item, p.mentions, p.queued) for p in pending])
+        results, db_error = await asyncio.to_thread(store.items.add_many, [(p.item, p.mentions, p.queued) for p in pending])
         for planned, item_id in zip(pending, results):
             if isinstance(item_id, Exception):
                 _item_failed(outcome, feed, planned.entry, item_id)
@@ -198,7 +198,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         if db_error is not None:
             raise db_error  # the items before it are committed; the poll is retried whole later
     outcome.feed_state = await asyncio.to_thread(
-        store.record_poll,
+        store.feeds.record_poll,
         state.id,
         status="ok",
         etag=response.etag,
@@ -333,5 +333,5 @@ def _alerts_for(
     html, plain = format_alert_html(content), format_alert_plain(content)
     chats = [runtime.alert_chat]
     if runtime.settings.config.telegram.token:
-        chats += [chat for chat in store.subscribers_for(m.entity_id for m in found) if chat not in chats]
+        chats += [chat for chat in store.subscribers.following(m.entity_id for m in found) if chat not in chats]
     return [QueuedAlert(chat, html, plain) for chat in chats]

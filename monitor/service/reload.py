@@ -6,19 +6,30 @@ only when size or mtime moved is the content hashed, and only a new hash counts
 as a change (a `touch` does not reload). SIGHUP forces a reload.
 
 `load_runtime(path)` is the one verdict on a config: load_settings (file:line:
-field: message errors) plus building the matcher from the watchlist. `monitor
-check-config` should call the same function so it gives the same verdict.
+field: message errors) plus building the matcher from the watchlist; `monitor
+check-config` calls the same function, so it gives the same verdict.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.config import ConfigError, Settings, load_settings
+from monitor.config import ConfigError, Settings, load_settings, secrets_of
+from monitor.match import Matcher
+from monitor.ops import metrics
+from monitor.ops.logs import get_logger, redact
+from monitor.service.notices import AdminNotices
+from monitor.service.pipeline import Runtime
+
+__all__ = ["ConfigWatcher", "Reloader", "RuntimeBuildError", "load_runtime", "restart_only_changes"]
+
+log = get_logger("monitor.service.reload")
 
 # Sections the running service cannot swap in place; an edit of them is applied
 # to everything else and logged as needing a restart.
@@ -56,12 +67,9 @@ class RuntimeBuildError(Exception):
     """The config loaded but the runtime could not be built from it (e.g. the matcher)."""
 
 
-def load_runtime(path: Path):
+def load_runtime(path: Path) -> Runtime:
     """Settings + matcher, fully built; raises ConfigError (file:line: field: message)
     or RuntimeBuildError. Nothing is shared with the running runtime."""
-    from monitor.match import Matcher
-    from monitor.service.pipeline import Runtime
-
     settings = load_settings(path)
     try:
         matcher = Matcher.from_watchlist(settings.watchlist)
@@ -117,3 +125,77 @@ class ConfigWatcher:
     def rejected(self) -> None:
         """The files' current content was refused; don't report it again until it changes."""
         self._rejected = _digest(self.paths)
+
+
+class Reloader:
+    """Swaps a new runtime into the running service: on request, on SIGHUP, or when the
+    files change. `current()` is the running runtime; `swap(old, new)` installs the new
+    one (polls started from then on see it) and returns a summary for the log."""
+
+    def __init__(self, current: Callable[[], Runtime], swap: Callable[[Runtime, Runtime], dict[str, list[str]]], notices: AdminNotices):
+        self._current = current
+        self._swap = swap
+        self._notices = notices
+        self._lock = asyncio.Lock()
+        self._watcher: ConfigWatcher | None = None
+        self._background: set[asyncio.Task] = set()
+        self.config_ok = True  # the last reload attempt was applied (or there was none)
+
+    async def reload(self, reason: str = "requested") -> bool:
+        """Build the new runtime completely, then swap it in; on any problem keep the old one."""
+        async with self._lock:
+            old = self._current()
+            try:
+                new = await asyncio.to_thread(load_runtime, old.settings.config_path)
+            except (ConfigError, RuntimeBuildError) as exc:
+                if self._watcher is not None:
+                    self._watcher.rejected()
+                self.config_ok = False
+                metrics.RELOADS.labels("rejected").inc()
+                metrics.CONFIG_OK.set(0)
+                log.error("config_rejected", reason=reason, error=str(exc), keeping="previous configuration")
+                await self._notices.send(
+                    f"config rejected ({reason}):\n{exc}\nThe previous configuration keeps running.", event="config_rejected"
+                )
+                return False
+            needs_restart = restart_only_changes(old.settings, new.settings)
+            # Old secrets stay redacted too: the old token is in use until a restart.
+            redact.set_secrets([*secrets_of(old.settings.config), *secrets_of(new.settings.config)])
+            changes = self._swap(old, new)
+            if self._watcher is not None:
+                self._watcher.accepted(new.settings)
+            self.config_ok = True
+            metrics.RELOADS.labels("applied").inc()
+            metrics.CONFIG_OK.set(1)
+            log.info(
+                "config_reloaded",
+                reason=reason,
+                feeds=len(new.settings.config.feeds),
+                entities=len(new.settings.watchlist.entities),
+                **changes,
+            )
+            if needs_restart:
+                log.warning("config_needs_restart", sections=needs_restart, note="these sections keep their old values until a restart")
+            return True
+
+    def on_sighup(self) -> None:
+        """A signal handler: reload in the background."""
+        task = asyncio.get_running_loop().create_task(self.reload("SIGHUP"))
+        self._background.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._background.discard)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Reload when the files change, until `stop`; checks every service.reload_check."""
+        self._watcher = ConfigWatcher(self._current().settings)
+        interval = self._current().settings.config.service.reload_check
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                if await asyncio.to_thread(self._watcher.changed):
+                    await self.reload("file changed")
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one bad check
+                log.error("config_watch_failed", error=f"{type(exc).__name__}: {exc}")

@@ -1,7 +1,9 @@
 """When to poll a feed next: pure policy, no I/O, no clock of its own.
 
 The service asks `next_delay(...)` after every poll and stores the answer in
-feeds.next_poll_at, so backoff and Retry-After survive restarts.
+feeds.next_poll_at, so backoff and Retry-After survive restarts; the feed's
+job on APScheduler (monitor.service.jobs.FeedTrigger) fires at that time, on
+the polling grid (`on_tick`). `first_delay` places the first poll after a start.
 
 Rules, in order:
 
@@ -24,10 +26,14 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.config import FeedConfig, MonitorConfig
+
+__all__ = ["Decision", "Policy", "base_delay", "first_delay", "next_delay", "on_tick", "with_jitter"]
 
 MAX_JITTER_SECONDS = 60.0
 SUCCESS = frozenset({"ok", "not_modified"})
@@ -44,7 +50,7 @@ class Policy:
     max_retry_after: float = 86400.0
 
     @classmethod
-    def for_feed(cls, config, feed) -> "Policy":
+    def for_feed(cls, config: MonitorConfig, feed: FeedConfig) -> Policy:
         """The policy of one feed from a MonitorConfig and its FeedConfig."""
         d = config.defaults
         return cls(
@@ -56,6 +62,11 @@ class Policy:
             max_declared=d.max_declared_interval,
             max_retry_after=d.max_retry_after,
         )
+
+    @property
+    def longest_delay(self) -> float:
+        """The longest wait any of the rules can decide, jitter included."""
+        return max(self.interval, self.max_backoff, self.broken_retry, self.max_declared, self.max_retry_after) + MAX_JITTER_SECONDS
 
 
 @dataclass(frozen=True)
@@ -148,41 +159,3 @@ def first_delay(
             # A longer wait was decided for a reason (backoff, Retry-After, ttl): keep it.
             return remaining
     return rng.uniform(0, max(0.0, min(policy.interval, spread)))
-
-
-_MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
-
-
-def parse_http_date(value: str | None) -> datetime | None:
-    """An HTTP date (Expires, Date, Retry-After) as an aware UTC datetime, or None."""
-    if not value:
-        return None
-    try:
-        when = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def cache_lifetime(headers: dict[str, str], now: datetime | None = None) -> float | None:
-    """Seconds a response says it stays fresh (Cache-Control max-age, else Expires - Date).
-
-    None when the headers say nothing usable, or forbid caching (no-store,
-    no-cache: those say nothing about how often to poll)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    control = lowered.get("cache-control", "")
-    if re.search(r"\b(no-store|no-cache)\b", control, re.IGNORECASE):
-        return None
-    ages = {m.group(1).lower(): int(m.group(2)) for m in _MAX_AGE.finditer(control)}
-    if "s-maxage" in ages or "max-age" in ages:
-        age = ages.get("s-maxage", ages.get("max-age"))
-        return float(age) if age and age > 0 else None
-    expires = lowered.get("expires")
-    if not expires:
-        return None
-    when = parse_http_date(expires)
-    if when is None:
-        return None
-    reference = parse_http_date(lowered.get("date")) or now or datetime.now(timezone.utc)
-    seconds = (when - reference).total_seconds()
-    return seconds if seconds > 0 else None

@@ -1,15 +1,34 @@
-"""Persistence: schema + migrations (schema.py), writes and reads (repository.py),
-reports for people at a terminal (reports.py)."""
+"""Persistence: the schema and its migrations (schema.py), the connection owner
+(database.py), one repository per concern (feeds, items, outbox, subscribers,
+values) bundled by `Store`, and the reports for people at a terminal (reports.py)."""
 
-from monitor.store.repository import (
-    FeedState,
-    FoundMention,
-    NewItem,
-    OutboxRow,
-    QueuedAlert,
-    Store,
-    database_problem,
-    utcnow,
-)
+from monitor.store.database import Clock, Database, aware, database_problem, display_url, utcnow
+from monitor.store.feeds import FeedRepository, FeedState, NextPoll
+from monitor.store.items import FoundMention, ItemRepository, NewItem, QueuedAlert, StoreResult
+from monitor.store.outbox import OutboxRepository, OutboxRow
+from monitor.store.store import Store
+from monitor.store.subscribers import SubscriberRepository, Subscription
+from monitor.store.values import ValueRepository
 
-__all__ = ["FeedState", "FoundMention", "NewItem", "OutboxRow", "QueuedAlert", "Store", "database_problem", "utcnow"]
+__all__ = [
+    "Clock",
+    "Database",
+    "FeedRepository",
+    "FeedState",
+    "FoundMention",
+    "ItemRepository",
+    "NewItem",
+    "NextPoll",
+    "OutboxRepository",
+    "OutboxRow",
+    "QueuedAlert",
+    "Store",
+    "StoreResult",
+    "SubscriberRepository",
+    "Subscription",
+    "ValueRepository",
+    "aware",
+    "database_problem",
+    "display_url",
+    "utcnow",
+]

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, or_, select
 
-from monitor.store.repository import Store, _aware, utcnow
+from monitor.store.database import aware
+from monitor.store.store import Store
 from monitor.store.schema import alerts, feeds, items, matches
 
 
@@ -44,7 +45,7 @@ class Stats:
 
 
 def _items_with_entities(store: Store, query) -> list[FoundItem]:
-    with store.engine.connect() as conn:
+    with store.database.read() as conn:
         rows = conn.execute(query).mappings().all()
         ids = [r["id"] for r in rows]
         names: dict[int, list[str]] = {i: [] for i in ids}
@@ -57,7 +58,7 @@ def _items_with_entities(store: Store, query) -> list[FoundItem]:
             ):
                 names[item_id].append(name)
     return [
-        FoundItem(r["id"], r["title"], r["url"], r["feed"], _aware(r["published_at"]), _aware(r["fetched_at"]), names[r["id"]])
+        FoundItem(r["id"], r["title"], r["url"], r["feed"], aware(r["published_at"]), aware(r["fetched_at"]), names[r["id"]])
         for r in rows
     ]
 
@@ -106,9 +107,9 @@ def search(store: Store, query_text: str, limit: int = 50) -> list[FoundItem]:
 
 
 def stats(store: Store) -> Stats:
-    now = utcnow()
+    now = store.database.now()
     day, week = now - timedelta(days=1), now - timedelta(days=7)
-    with store.engine.connect() as conn:
+    with store.database.read() as conn:
         item_counts = dict(
             conn.execute(select(items.c.feed_id, func.count()).group_by(items.c.feed_id)).all()
         )
@@ -137,7 +138,7 @@ def stats(store: Store) -> Stats:
             FeedStats(
                 url=r["url"],
                 name=r["name"],
-                last_polled_at=_aware(r["last_polled_at"]),
+                last_polled_at=aware(r["last_polled_at"]),
                 last_status=r["last_status"],
                 last_error=r["last_error"],
                 error_streak=r["error_streak"] or 0,
@@ -148,6 +149,6 @@ def stats(store: Store) -> Stats:
             for r in feed_rows
         ],
         entity_counts={entity: (int(d), int(w)) for entity, d, w in entity_rows},
-        alerts_by_status=store.alert_counts(),
+        alerts_by_status=store.outbox.counts(),
         failed_alerts=[(chat, reason or "") for chat, reason in failed],
     )

@@ -1,0 +1,229 @@
+"""The feeds on APScheduler: one job per feed, fired by a FeedTrigger that carries
+the policy's decisions (monitor.service.schedule) onto the polling grid.
+
+* job id = feed URL, max_instances=1: never two polls of one feed at once;
+* the first poll after a start keeps what the last run decided (feeds.next_poll_at:
+  backoff, Retry-After, a declared ttl), a due or new feed gets a random slot in
+  the first min(interval, service.startup_spread) seconds;
+* after its first poll, a feed's polls start on a grid (service.poll_tick), so
+  polls due within the same few seconds share one wake-up of the process.
+
+Why the job re-arms its trigger after each poll instead of APScheduler asking the
+trigger by itself: APScheduler 3 asks a trigger for the next fire time when it
+*submits* a run, before the job has run (BaseScheduler._process_jobs), and the
+policy's answer depends on the poll's outcome (success, backoff, Retry-After, a
+declared ttl). So the poll hands the decided delay to the trigger when it ends
+and reschedules the job with it (`Job.reschedule`); at submission the trigger
+parks the job at the longest wait the policy can decide, a safety net that is
+replaced as soon as the poll ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
+from apscheduler.triggers.base import BaseTrigger
+
+from monitor.config import FeedConfig, MonitorConfig
+from monitor.ops.logs import get_logger
+from monitor.service.schedule import Policy, first_delay, on_tick
+
+__all__ = ["FeedChanges", "FeedTrigger", "PollJobs", "feed_changes"]
+
+log = get_logger("monitor.service.jobs")
+
+# Polls one feed with the current config; returns the delay the policy decided.
+PollFeed = Callable[[FeedConfig], Awaitable[float]]
+
+
+class FeedTrigger(BaseTrigger):
+    """Fire times of one feed's job: `next_delay` seconds after it was (re)scheduled,
+    on the polling grid from the second poll on; parked while a poll runs."""
+
+    __slots__ = ("interval", "poll_tick", "parked_for", "next_delay", "on_grid")
+
+    def __init__(self, policy: Policy, poll_tick: float, next_delay: float, *, on_grid: bool = False):
+        self.interval = policy.interval
+        self.parked_for = policy.longest_delay
+        self.poll_tick = poll_tick
+        self.next_delay = next_delay
+        self.on_grid = on_grid
+
+    def after_poll(self, delay: float) -> None:
+        """The policy's decision for the poll that just ended."""
+        self.next_delay, self.on_grid = delay, True
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        if previous_fire_time is not None:
+            # A run was just submitted; its poll decides (after_poll). Until then the job
+            # is parked where the policy's longest wait would put it.
+            return now + timedelta(seconds=self.parked_for)
+        when = now.timestamp() + self.next_delay
+        if self.on_grid:
+            when = on_tick(when, self.interval, self.poll_tick)
+        return datetime.fromtimestamp(when, timezone.utc)
+
+    def __str__(self) -> str:
+        return f"feed policy (interval {self.interval:g} s, grid {min(self.poll_tick, self.interval / 10):g} s)"
+
+
+@dataclass(frozen=True)
+class FeedChanges:
+    added: list[str]
+    removed: list[str]
+    interval_changed: list[str]
+
+    def as_fields(self) -> dict[str, list[str]]:
+        """The non-empty lists, for a log line."""
+        return {name: urls for name, urls in vars(self).items() if urls}
+
+
+def feed_changes(old: MonitorConfig, new: MonitorConfig) -> FeedChanges:
+    before = {f.url: f for f in old.feeds}
+    after = {f.url: f for f in new.feeds}
+    return FeedChanges(
+        added=[u for u in after if u not in before],
+        removed=[u for u in before if u not in after],
+        interval_changed=[u for u in after if u in before and old.feed_interval(before[u]) != new.feed_interval(after[u])],
+    )
+
+
+class PollJobs:
+    """The scheduler of the feeds' polls; `config()` is the running configuration."""
+
+    def __init__(self, poll: PollFeed, config: Callable[[], MonitorConfig], rng: random.Random):
+        self._poll = poll
+        self._config = config
+        self._rng = rng
+        self._scheduler: AsyncIOScheduler | None = None
+        self._in_flight: dict[str, asyncio.Task] = {}  # feed URL -> its running poll
+        self._triggers: dict[str, FeedTrigger] = {}  # feed URL -> its job's trigger
+        self._feed_index: tuple[MonitorConfig | None, dict[str, FeedConfig]] = (None, {})
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.state == STATE_RUNNING
+
+    @property
+    def polls_in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def start(self, stored_next: Mapping[str, datetime], now: datetime) -> None:
+        """One job per configured feed; `stored_next` is what the last run decided."""
+        config = self._config()
+        self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=timezone.utc)
+        for feed in config.feeds:
+            policy = Policy.for_feed(config, feed)
+            self._add(feed, first_delay(policy, stored_next.get(feed.url), now, config.service.startup_spread, self._rng))
+        self._scheduler.start()
+
+    def next_runs(self) -> dict[str, datetime]:
+        """When each feed's next poll starts, by URL (parked feeds are being polled)."""
+        if self._scheduler is None:
+            return {}
+        return {job.id: job.next_run_time for job in self._scheduler.get_jobs() if job.next_run_time is not None}
+
+    def apply(self, changes: FeedChanges, config: MonitorConfig) -> None:
+        """Add, remove and re-interval jobs after a reload (`config` is the new one)."""
+        if self._scheduler is None:
+            return
+        for url in changes.removed:
+            self._triggers.pop(url, None)
+            try:
+                self._scheduler.remove_job(url)
+            except JobLookupError:
+                pass
+        feeds = {f.url: f for f in config.feeds}
+        for url in changes.added:
+            interval = config.feed_interval(feeds[url])
+            self._add(feeds[url], self._rng.uniform(0, min(interval, config.service.startup_spread)))
+        now = datetime.now(timezone.utc)
+        for url in changes.interval_changed:
+            job = self._scheduler.get_job(url)
+            if job is None:
+                continue
+            policy = Policy.for_feed(config, feeds[url])
+            if url in self._in_flight:  # parked: the poll's end schedules it with the new interval
+                trigger = self._triggers[url] = FeedTrigger(policy, config.service.poll_tick, policy.interval, on_grid=True)
+                job.modify(trigger=trigger)
+                continue
+            # A shorter interval applies now; a longer one from the next poll on.
+            remaining = (job.next_run_time - now).total_seconds() if job.next_run_time else policy.interval
+            trigger = self._triggers[url] = FeedTrigger(policy, config.service.poll_tick, max(0.0, min(remaining, policy.interval)))
+            job.reschedule(trigger)
+
+    async def stop(self, grace: float) -> None:
+        """No new polls; running ones get `grace` seconds, then they are cancelled (every
+        store write is one transaction, so a cancelled poll leaves nothing half-written)."""
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.pause()
+        running = [task for task in self._in_flight.values() if not task.done()]
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("polls_cancelled", count=len(pending), grace=grace)
+                await asyncio.wait(pending, timeout=1.0)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+    def _add(self, feed: FeedConfig, delay: float) -> None:
+        assert self._scheduler is not None
+        config = self._config()
+        trigger = self._triggers[feed.url] = FeedTrigger(Policy.for_feed(config, feed), config.service.poll_tick, delay)
+        self._scheduler.add_job(
+            self._run,
+            trigger,
+            args=[feed.url],
+            id=feed.url,
+            name=feed.name or feed.url,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+
+    def _feeds_by_url(self) -> dict[str, FeedConfig]:
+        config = self._config()
+        if self._feed_index[0] is not config:
+            self._feed_index = (config, {f.url: f for f in config.feeds})
+        return self._feed_index[1]
+
+    async def _run(self, url: str) -> None:
+        """The job of one feed: poll it (the current config's version of it), then hand
+        the policy's decision to its trigger."""
+        feed = self._feeds_by_url().get(url)
+        if feed is None or url in self._in_flight:
+            return  # removed by a reload, or (defensively) still polling
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight[url] = task
+        delay = self._config().feed_interval(feed)
+        try:
+            delay = await self._poll(feed)
+        except asyncio.CancelledError:
+            # Only stop() cancels polls (past the grace period). Store writes are single
+            # transactions, so nothing is half-written; end quietly, not as a job error.
+            log.warning("poll_cancelled", feed=url, note="stopping; the feed is polled again after the restart")
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: log, retry at the interval
+            log.error("poll_crashed", feed=url, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._in_flight.pop(url, None)
+            self._rearm(url, delay)
+
+    def _rearm(self, url: str, delay: float) -> None:
+        scheduler, trigger = self._scheduler, self._triggers.get(url)
+        if scheduler is None or trigger is None:
+            return  # stopping, or the feed was removed while it was being polled
+        trigger.after_poll(delay)
+        scheduler.reschedule_job(url, trigger=trigger)

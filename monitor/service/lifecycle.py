@@ -1,0 +1,267 @@
+"""The running monitor: it owns the store, the fetcher and the sink for the life of
+the process, starts the polls (monitor.service.jobs), delivers alerts as polls
+queue them, reloads its configuration live (monitor.service.reload), answers
+/healthz and /metrics, and stops cleanly.
+
+Lifecycle: SIGTERM/SIGINT pause the scheduler, give in-flight polls
+service.shutdown_grace seconds, cancel the rest (every store write is one
+transaction, so a cancelled poll leaves nothing half-written), flush the outbox
+for a few seconds and return; `aclose()` then closes the database. SIGHUP
+reloads the configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from monitor.config import FeedConfig, Settings
+from monitor.ingest.fetch import Fetcher
+from monitor.match import Matcher
+from monitor.notify.outbox import build_delivery
+from monitor.ops import metrics
+from monitor.ops.health import Health, HealthServer
+from monitor.ops.logs import get_logger, redact
+from monitor.service.jobs import PollJobs, feed_changes
+from monitor.service.lock import InstanceLock, PostgresInstanceLock, lock_database
+from monitor.service.notices import AdminNotifier, AdminNotices
+from monitor.service.pipeline import PollOutcome, Runtime
+from monitor.service.polling import Poller
+from monitor.service.reload import Reloader
+from monitor.service.status import TelegramProbe, assemble_health, refresh_metrics
+from monitor.store import Store, database_problem
+
+__all__ = ["CycleReport", "Monitor"]
+
+log = get_logger("monitor.service.lifecycle")
+
+# A stop ends well inside the 10 s an operator (and systemd's default) expects: the
+# outbox is flushed for at most STOP_DELIVERY_SECONDS, and for less when the polls'
+# grace period already used most of STOP_BUDGET_SECONDS.
+STOP_BUDGET_SECONDS = 8.5
+STOP_DELIVERY_SECONDS = 2.5
+# Delivery is woken by the polls that queue alerts; this slow check is only for
+# alerts queued by someone else (an operator's requeue, another process).
+DELIVERY_CHECK_SECONDS = 30.0
+
+
+@dataclass
+class CycleReport:
+    outcomes: list[PollOutcome] = field(default_factory=list)
+    delivered: int = 0
+
+    @property
+    def new_items(self) -> int:
+        return sum(o.new_items for o in self.outcomes)
+
+    @property
+    def alerts_queued(self) -> int:
+        return sum(o.alerts_queued for o in self.outcomes)
+
+    @property
+    def failed_feeds(self) -> list[PollOutcome]:
+        return [o for o in self.outcomes if o.status not in ("ok", "not_modified")]
+
+
+class Monitor:
+    """What `monitor run` runs. `store` replaces the database of the config (e.g. one
+    with its own clock); `admin_notifier` replaces the Telegram notices to the admins."""
+
+    def __init__(self, settings: Settings, store: Store | None = None, *, admin_notifier: AdminNotifier | None = None):
+        config = settings.config
+        # One instance per database; raises InstanceLocked (the CLI exits 1).
+        self._lock: InstanceLock | PostgresInstanceLock | None = (
+            lock_database(config.storage.url) if config.service.single_instance else None
+        )
+        try:
+            self.runtime = Runtime(settings, Matcher.from_watchlist(settings.watchlist))
+            self.store = store or Store(config.storage.url)
+        except BaseException:
+            self._release_lock()
+            raise
+        self.fetcher = Fetcher(config.fetch)
+        # The outbox sender (Telegram, or the console without a token).
+        self.delivery = build_delivery(settings, self.store)
+        # With Telegram: notices also go to telegram.admins; telegram_probe() says whether
+        # the Bot API answers (/healthz).
+        self.notices = AdminNotices(admin_notifier or getattr(self.delivery, "notify_admins", None))
+        self.telegram_probe: TelegramProbe | None = getattr(self.delivery, "probe", None)
+        self.health_server: HealthServer | None = None
+        self._alerts_waiting = asyncio.Event()  # a poll queued alerts: deliver now
+        rng = random.Random()
+        self.poller = Poller(
+            self.store, self.fetcher, config.fetch, self.notices, on_alerts=self._alerts_waiting.set, rng=rng, clock=self.store.database.clock
+        )
+        self.jobs = PollJobs(self._poll_for_job, lambda: self.runtime.settings.config, rng)
+        self.reloader = Reloader(lambda: self.runtime, self._swap, self.notices)
+
+    # -- polls ---------------------------------------------------------------
+
+    async def poll(self, feed: FeedConfig) -> PollOutcome:
+        """One poll of one feed with the running config, under the concurrency caps."""
+        return (await self.poller.poll(self.runtime, feed)).outcome
+
+    async def _poll_for_job(self, feed: FeedConfig) -> float:
+        return (await self.poller.poll(self.runtime, feed)).delay
+
+    async def run_once(self) -> CycleReport:
+        """Poll every feed once, delivering alerts as the polls queue them (a slow feed
+        does not hold back the others' alerts), then deliver everything that is due."""
+        polling = asyncio.gather(*(self.poll(feed) for feed in self.runtime.settings.config.feeds))
+        polled = asyncio.Event()
+        polling.add_done_callback(lambda _: polled.set())
+        delivered = await self._deliver_until(polled)
+        report = CycleReport(list(await polling))
+        await self._flush_polls()
+        report.delivered = delivered + await self.delivery.drain()  # paced by the rate governor
+        return report
+
+    # -- live configuration --------------------------------------------------
+
+    async def reload(self, reason: str = "requested") -> bool:
+        """Build the new runtime completely, then swap it in; on any problem keep the old one."""
+        return await self.reloader.reload(reason)
+
+    def _swap(self, old: Runtime, new: Runtime) -> dict[str, list[str]]:
+        self.runtime = new  # polls started from now on see the new config
+        changes = feed_changes(old.settings.config, new.settings.config)
+        self.jobs.apply(changes, new.settings.config)
+        metrics.FEEDS.set(len(new.settings.config.feeds))
+        return changes.as_fields()
+
+    # -- health --------------------------------------------------------------
+
+    async def health(self) -> Health:
+        config = self.runtime.settings.config
+        return await assemble_health(
+            self.store,
+            [f.url for f in config.feeds],
+            scheduler_running=self.jobs.running,
+            config_ok=self.reloader.config_ok,
+            degraded_share=config.service.degraded_broken_share,
+            telegram_probe=self.telegram_probe,
+        )
+
+    async def _refresh_metrics(self) -> None:
+        await refresh_metrics(self.store, [f.url for f in self.runtime.settings.config.feeds])
+
+    # -- the service ---------------------------------------------------------
+
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
+        """Poll on each feed's schedule and deliver continuously until `stop` or a signal."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed = _handle_signals(loop, {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: self.reloader.on_sighup})
+        config = self.runtime.settings.config
+        stored_next, broken = await asyncio.to_thread(self.store.feeds.schedule_state)
+        self.poller.known_broken(url for url in broken if url in {f.url for f in config.feeds})
+        self.jobs.start(stored_next, self.store.database.now())
+        await self.delivery.start()  # background sender + subscriber commands
+        metrics.SCHEDULER_UP.set(1)
+        metrics.FEEDS.set(len(config.feeds))
+        metrics.CONFIG_OK.set(1)
+        if config.service.health_port is not None:
+            self.health_server = HealthServer(config.service.health_host, config.service.health_port, self.health, self._refresh_metrics)
+            try:
+                await self.health_server.start()
+            except OSError as exc:
+                log.error("health_unavailable", host=config.service.health_host, port=config.service.health_port, error=str(exc))
+                self.health_server = None
+        watcher = loop.create_task(self.reloader.watch(stop))
+        log.info("started", feeds=len(config.feeds), database=self.store.display_url)
+        try:
+            await self._deliver_until(stop)
+        finally:
+            await self._stop(watcher)
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    async def _deliver_until(self, done: asyncio.Event) -> int:
+        """Deliver whenever a poll queued alerts, and write the batched poll bookkeeping,
+        until `done`; returns the alerts delivered here (a started sender delivers in the
+        background and counts its own)."""
+        delivered = 0
+        while not done.is_set():
+            self._alerts_waiting.clear()
+            try:
+                delivered += await self.delivery.deliver_due()
+            except Exception as exc:  # noqa: BLE001 - the sender retries; the service stays up
+                log.error("delivery_failed", error=str(exc))
+            await self._flush_polls()
+            # No fixed tick: each wake-up of an idle process costs CPU, so this loop
+            # sleeps until a poll queues alerts, the bookkeeping is due, or `done`.
+            flush_every = self.runtime.settings.config.service.state_flush or DELIVERY_CHECK_SECONDS
+            await _until_either(done, self._alerts_waiting, min(DELIVERY_CHECK_SECONDS, flush_every))
+        return delivered
+
+    async def _flush_polls(self) -> None:
+        """Write the batched poll bookkeeping (see FeedRepository.note_not_modified)."""
+        feeds = self.store.feeds
+        if not feeds.pending_polls:
+            return
+        try:
+            await asyncio.to_thread(feeds.flush_polls)
+        except Exception as exc:  # noqa: BLE001 - kept for the next flush; the service stays up
+            log.error("db_error", during="poll bookkeeping", error=redact(database_problem(exc)), pending=feeds.pending_polls)
+
+    async def _stop(self, watcher: asyncio.Task) -> None:
+        started = time.monotonic()
+        grace = self.runtime.settings.config.service.shutdown_grace
+        log.info("stopping", polls_in_flight=self.jobs.polls_in_flight, grace=grace)
+        watcher.cancel()
+        await self.jobs.stop(grace)
+        metrics.SCHEDULER_UP.set(0)
+        await asyncio.gather(watcher, return_exceptions=True)
+        # Flush what is deliverable now, within what is left of the budget.
+        budget = max(0.5, min(STOP_DELIVERY_SECONDS, STOP_BUDGET_SECONDS - (time.monotonic() - started)))
+        try:
+            await asyncio.wait_for(self.delivery.deliver_due(), timeout=budget)
+        except asyncio.TimeoutError:
+            log.warning("delivery_flush_timed_out", note="queued alerts stay in the outbox for the next start")
+        except Exception as exc:  # noqa: BLE001
+            log.error("delivery_failed", error=str(exc))
+        await self.delivery.stop()  # sends in flight finish before exit
+        await self._flush_polls()
+        if self.health_server is not None:
+            await self.health_server.close()
+        log.info("stopped", seconds=round(time.monotonic() - started, 2))
+
+    async def aclose(self) -> None:
+        try:
+            await self.delivery.stop()  # idempotent
+            await self._flush_polls()
+            await self.fetcher.aclose()
+            self.store.close()
+        finally:
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _handle_signals(loop: asyncio.AbstractEventLoop, handlers: dict[signal.Signals, Callable[[], None]]) -> list[signal.Signals]:
+    """Install what the platform allows; returns the signals handled."""
+    installed = []
+    for sig, handler in handlers.items():
+        try:
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    return installed
+
+
+async def _until_either(first: asyncio.Event, second: asyncio.Event, timeout: float) -> None:
+    """Wait until either event is set, at most `timeout` seconds."""
+    waits = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()

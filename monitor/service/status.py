@@ -1,0 +1,62 @@
+"""The service's health, assembled from live checks (the database, the Telegram Bot
+API, the scheduler, the last reload) for /healthz, and the database-derived gauges
+refreshed for /metrics. The verdict itself is pure: monitor.ops.health.verdict."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from monitor.ops import metrics
+from monitor.ops.health import Health, verdict
+from monitor.ops.logs import redact
+from monitor.store import Store
+
+__all__ = ["CHECK_TIMEOUT_SECONDS", "TelegramProbe", "assemble_health", "refresh_metrics"]
+
+# A check that takes longer than this counts as failed: /healthz must answer promptly.
+CHECK_TIMEOUT_SECONDS = 5.0
+
+# Does the Bot API answer? (reachable, why not)
+TelegramProbe = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+async def assemble_health(
+    store: Store,
+    feed_urls: list[str],
+    *,
+    scheduler_running: bool,
+    config_ok: bool,
+    degraded_share: float,
+    telegram_probe: TelegramProbe | None,
+) -> Health:
+    try:
+        broken = await asyncio.wait_for(asyncio.to_thread(store.feeds.count_broken, feed_urls), timeout=CHECK_TIMEOUT_SECONDS)
+        database_ok, database_error = True, None
+    except Exception as exc:  # noqa: BLE001 - any failure here means "unreachable"
+        broken, database_ok = 0, False
+        database_error = _problem(exc)
+    telegram = None
+    if telegram_probe is not None:
+        try:
+            telegram = await asyncio.wait_for(telegram_probe(), timeout=CHECK_TIMEOUT_SECONDS)
+        except Exception as exc:  # noqa: BLE001
+            telegram = (False, _problem(exc))
+    return verdict(
+        scheduler_running=scheduler_running,
+        database_ok=database_ok,
+        database_error=database_error,
+        telegram=telegram,
+        feeds=len(feed_urls),
+        broken_feeds=broken,
+        degraded_share=degraded_share,
+        config_ok=config_ok,
+    )
+
+
+async def refresh_metrics(store: Store, feed_urls: list[str]) -> None:
+    await asyncio.wait_for(asyncio.to_thread(metrics.refresh_from_store, store, feed_urls), timeout=CHECK_TIMEOUT_SECONDS)
+
+
+def _problem(exc: Exception) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")[:300]

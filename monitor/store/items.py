@@ -1,0 +1,209 @@
+"""Items, their matches and their alerts: what is new (dedup) and storing it, with its
+mentions and queued alerts, in one transaction per item."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from monitor.store.database import Database
+from monitor.store.schema import alerts, items, matches
+
+__all__ = ["FoundMention", "ItemRepository", "NewItem", "QueuedAlert", "StoreResult"]
+
+
+@dataclass(frozen=True)
+class NewItem:
+    feed_id: int
+    guid: str | None
+    url: str | None
+    canonical_url: str | None
+    title: str
+    published_at: datetime | None
+    body: str
+    body_source: str
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class FoundMention:
+    entity_id: str
+    entity_name: str
+    mention: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class QueuedAlert:
+    chat_id: str
+    text_html: str
+    text_plain: str
+
+
+# Per item of a batch: the new item id, None when it was known, or the exception of an
+# item that failed on its own.
+StoreResult = int | None | Exception
+
+# Values per IN (...) of a batched lookup; well under SQLite's bound-parameter limit.
+_IN_CHUNK = 500
+_INSERT_ITEM = items.insert()
+_INSERT_MATCH = matches.insert()
+_INSERT_ALERT = alerts.insert()
+
+
+class ItemRepository:
+    """Dedup rule: an item is known by the same GUID in its feed, the same canonical
+    URL anywhere, or the same content hash anywhere."""
+
+    def __init__(self, database: Database):
+        self._db = database
+        self._known_queries: dict[tuple[bool, bool, bool], Any] = {}
+
+    def is_known(self, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
+        with self._db.read() as conn:
+            return self._known(conn, feed_id, guid, canonical_url, content_hash)
+
+    def known_entries(self, feed_id: int, keys: Sequence[tuple[str | None, str | None]]) -> list[bool]:
+        """is_known (without the content hash) for many (guid, canonical_url) pairs of one
+        feed at once: one SELECT ... IN per chunk instead of a query (and, for async
+        callers, a thread hop) per entry."""
+        guids = list({g for g, _ in keys if g})
+        urls = list({u for _, u in keys if u})
+        known_guids: set[str] = set()
+        known_urls: set[str] = set()
+        with self._db.read() as conn:
+            for start in range(0, len(guids), _IN_CHUNK):
+                chunk = guids[start : start + _IN_CHUNK]
+                known_guids.update(
+                    r[0] for r in conn.execute(select(items.c.guid).where(items.c.feed_id == feed_id, items.c.guid.in_(chunk)))
+                )
+            for start in range(0, len(urls), _IN_CHUNK):
+                chunk = urls[start : start + _IN_CHUNK]
+                known_urls.update(r[0] for r in conn.execute(select(items.c.canonical_url).where(items.c.canonical_url.in_(chunk))))
+        return [bool(g and g in known_guids) or bool(u and u in known_urls) for g, u in keys]
+
+    def add(self, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]) -> int | None:
+        """Store an item, its mentions and its alerts in one transaction.
+
+        Returns the new item id, or None when the item turned out to be known
+        (a concurrent poll stored it first): then nothing is written."""
+        with self._db.read() as conn:
+            return self._add(conn, item, mentions, queued)
+
+    def add_many(
+        self, batch: Sequence[tuple[NewItem, Sequence[FoundMention], Sequence[QueuedAlert]]]
+    ) -> tuple[list[StoreResult], DBAPIError | None]:
+        """add() for each of a batch, in order, still one transaction per item, but in one
+        call: for an async caller one thread hop per feed instead of one per item.
+
+        Returns the result per item processed and the database error that stopped the
+        batch, if any; the items after it are not attempted."""
+        results: list[StoreResult] = []
+        try:
+            conn_cm = self._db.read()
+            conn = conn_cm.__enter__()
+        except DBAPIError as exc:
+            return results, exc
+        try:
+            for item, mentions, queued in batch:
+                try:
+                    results.append(self._add(conn, item, mentions, queued))
+                except DBAPIError as exc:
+                    return results, exc
+                except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
+                    results.append(exc)
+            return results, None
+        finally:
+            conn_cm.__exit__(None, None, None)
+
+    def _add(self, conn: Connection, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]) -> int | None:
+        now = self._db.now()
+        try:
+            with self._db.write(conn):
+                if self._known(conn, item.feed_id, item.guid, item.canonical_url, item.content_hash):
+                    return None
+                # Constant statements with bound values: no expression building per item.
+                item_id = conn.execute(
+                    _INSERT_ITEM,
+                    dict(
+                        feed_id=item.feed_id,
+                        guid=item.guid,
+                        url=item.url,
+                        canonical_url=item.canonical_url,
+                        title=item.title,
+                        published_at=item.published_at,
+                        fetched_at=now,
+                        body=item.body,
+                        body_source=item.body_source,
+                        content_hash=item.content_hash,
+                    ),
+                ).inserted_primary_key[0]
+                if mentions:
+                    conn.execute(
+                        _INSERT_MATCH,
+                        [
+                            dict(
+                                item_id=item_id,
+                                entity_id=m.entity_id,
+                                entity_name=m.entity_name,
+                                mention=m.mention[:500],
+                                mention_start=m.start,
+                                mention_end=m.end,
+                                matched_at=now,
+                            )
+                            for m in mentions
+                        ],
+                    )
+                if queued:
+                    conn.execute(
+                        _INSERT_ALERT,
+                        [
+                            dict(
+                                item_id=item_id,
+                                chat_id=a.chat_id,
+                                text_html=a.text_html,
+                                text_plain=a.text_plain,
+                                status="queued",
+                                attempts=0,
+                                created_at=now,
+                                next_attempt_at=now,
+                            )
+                            for a in queued
+                        ],
+                    )
+                return int(item_id)
+        except IntegrityError:
+            return None
+
+    def _known(self, conn: Connection, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
+        if not (guid or canonical_url or content_hash):
+            return False
+        params: dict[str, Any] = {}
+        if guid:
+            params.update(feed_id_=feed_id, guid_=guid)
+        if canonical_url:
+            params["canonical_"] = canonical_url
+        if content_hash:
+            params["hash_"] = content_hash
+        return conn.execute(self._known_query(bool(guid), bool(canonical_url), bool(content_hash)), params).first() is not None
+
+    def _known_query(self, by_guid: bool, by_url: bool, by_hash: bool) -> Any:
+        """The is-known SELECT for one combination of identities, built once (bound values)."""
+        key = (by_guid, by_url, by_hash)
+        query = self._known_queries.get(key)
+        if query is None:
+            conditions = []
+            if by_guid:
+                conditions.append(and_(items.c.feed_id == bindparam("feed_id_"), items.c.guid == bindparam("guid_")))
+            if by_url:
+                conditions.append(items.c.canonical_url == bindparam("canonical_"))
+            if by_hash:
+                conditions.append(items.c.content_hash == bindparam("hash_"))
+            query = self._known_queries[key] = select(items.c.id).where(or_(*conditions)).limit(1)
+        return query

@@ -1,0 +1,168 @@
+"""The outbox: alerts waiting to be delivered and the record of every send attempt.
+
+An alert goes queued -> sending (committed, with an open delivery_attempts row,
+BEFORE the Bot API call) -> sent | queued (retry) | failed | unknown. Every
+change is guarded by the statuses it may start from (`WHERE status IN (...)`):
+outcomes are written only while the row is 'sending' (or 'unknown', which a
+restarted instance may have stamped on a send another live instance is still
+finishing), so a stale writer can never resurrect a finished alert. A sink that
+cannot lose an answer (the console) goes straight from queued to sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from monitor.store.database import Database, aware
+from monitor.store.schema import alerts, delivery_attempts
+
+__all__ = ["OutboxRepository", "OutboxRow"]
+
+# Statuses an outcome may be written over (see the module docstring).
+_IN_FLIGHT = ("sending", "unknown")
+_WAITING = ("queued", "sending")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    item_id: int
+    chat_id: str
+    text_html: str
+    text_plain: str
+    status: str
+    attempts: int
+    created_at: datetime
+
+
+class OutboxRepository:
+    def __init__(self, database: Database):
+        self._db = database
+
+    def due(self, limit: int = 200, *, chats: Iterable[str] | None = None, exclude_chats: Iterable[str] = ()) -> list[OutboxRow]:
+        """Queued alerts whose time has come, oldest first: to `chats` only when given,
+        never to `exclude_chats`."""
+        query = select(alerts).where(alerts.c.status == "queued", alerts.c.next_attempt_at <= self._db.now())
+        if chats is not None:
+            query = query.where(alerts.c.chat_id.in_(list(chats)))
+        excluded = list(exclude_chats)
+        if excluded:
+            query = query.where(alerts.c.chat_id.not_in(excluded))
+        with self._db.read() as conn:
+            rows = conn.execute(query.order_by(alerts.c.id).limit(limit)).mappings().all()
+        return [
+            OutboxRow(r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"], aware(r["created_at"]))
+            for r in rows
+        ]
+
+    def next_due(self, exclude_chats: Iterable[str] = ()) -> datetime | None:
+        """When the earliest queued alert (not to `exclude_chats`) becomes due."""
+        query = select(func.min(alerts.c.next_attempt_at)).where(
+            alerts.c.status == "queued", alerts.c.chat_id.not_in(list(exclude_chats))
+        )
+        with self._db.read() as conn:
+            return aware(conn.execute(query).scalar())
+
+    def claim(self, alert_id: int) -> int | None:
+        """queued -> sending plus an open attempt record, in one transaction.
+
+        Returns the attempt id, or None when the alert is no longer queued
+        (another sender claimed it first)."""
+        with self._db.write() as conn:
+            claimed = conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.status == "queued")
+                .values(status="sending", attempts=alerts.c.attempts + 1)
+            ).rowcount
+            if claimed != 1:
+                return None
+            return int(
+                conn.execute(delivery_attempts.insert().values(alert_id=alert_id, started_at=self._db.now())).inserted_primary_key[0]
+            )
+
+    def finish_sent(self, alert_id: int, attempt_id: int, message_id: int | None, note: str | None = None) -> bool:
+        return self._finish(
+            alert_id, attempt_id, "sent", note, status="sent", sent_at=self._db.now(), telegram_message_id=message_id, error=note
+        )
+
+    def finish_retry(self, alert_id: int, attempt_id: int, delay_seconds: float, reason: str) -> bool:
+        return self._finish(
+            alert_id,
+            attempt_id,
+            "retry",
+            reason,
+            status="queued",
+            next_attempt_at=self._db.now() + timedelta(seconds=max(delay_seconds, 0.0)),
+            error=reason[:2000],
+        )
+
+    def finish_failed(self, alert_id: int, attempt_id: int, reason: str) -> bool:
+        return self._finish(alert_id, attempt_id, "failed", reason, status="failed", error=reason[:2000])
+
+    def finish_unknown(self, alert_id: int, attempt_id: int, reason: str) -> bool:
+        return self._finish(alert_id, attempt_id, "unknown", reason, status="unknown", error=reason[:2000])
+
+    def _finish(self, alert_id: int, attempt_id: int, outcome: str, detail: str | None, **values: Any) -> bool:
+        """The outcome of a claimed send: the alert changes only while it is in flight;
+        the attempt record is completed either way. True when the alert changed."""
+        with self._db.write() as conn:
+            changed = conn.execute(
+                update(alerts).where(alerts.c.id == alert_id, alerts.c.status.in_(_IN_FLIGHT)).values(**values)
+            ).rowcount
+            conn.execute(
+                update(delivery_attempts)
+                .where(delivery_attempts.c.id == attempt_id)
+                .values(finished_at=self._db.now(), outcome=outcome, detail=detail[:2000] if detail else None)
+            )
+        return changed == 1
+
+    def mark_delivered_locally(self, alert_id: int) -> bool:
+        """queued -> sent for a sink that cannot lose an answer (the console): no claim,
+        no attempt record. True when the alert was still queued."""
+        with self._db.write() as conn:
+            return (
+                conn.execute(
+                    update(alerts)
+                    .where(alerts.c.id == alert_id, alerts.c.status == "queued")
+                    .values(status="sent", sent_at=self._db.now(), error=None)
+                ).rowcount
+                == 1
+            )
+
+    def fail_queued_for_chat(self, chat_id: str, reason: str) -> int:
+        """Every still-queued alert to a chat that can no longer receive anything -> failed."""
+        with self._db.write() as conn:
+            return conn.execute(
+                update(alerts).where(alerts.c.chat_id == chat_id, alerts.c.status == "queued").values(status="failed", error=reason[:2000])
+            ).rowcount
+
+    def recover_in_flight(self, reason: str) -> list[int]:
+        """Alerts left 'sending' by a stopped process -> 'unknown' (never resent); returns their ids."""
+        with self._db.write() as conn:
+            ids = [r[0] for r in conn.execute(select(alerts.c.id).where(alerts.c.status == "sending")).all()]
+            if ids:
+                conn.execute(update(alerts).where(alerts.c.id.in_(ids), alerts.c.status == "sending").values(status="unknown", error=reason[:2000]))
+                conn.execute(
+                    update(delivery_attempts)
+                    .where(delivery_attempts.c.alert_id.in_(ids), delivery_attempts.c.outcome.is_(None))
+                    .values(outcome="unknown", finished_at=self._db.now(), detail=reason[:2000])
+                )
+        return ids
+
+    def counts(self) -> dict[str, int]:
+        """Alerts by status."""
+        with self._db.read() as conn:
+            return {status: int(n) for status, n in conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))}
+
+    def depth(self) -> tuple[int, datetime | None]:
+        """Alerts waiting (queued or being sent) and when the oldest of them was queued."""
+        with self._db.read() as conn:
+            count, oldest = conn.execute(
+                select(func.count(), func.min(alerts.c.created_at)).where(alerts.c.status.in_(_WAITING))
+            ).one()
+        return int(count), aware(oldest)

@@ -1,0 +1,32 @@
+"""`Store`: one database, one repository per concern."""
+
+from __future__ import annotations
+
+from monitor.store.database import Clock, Database, utcnow
+from monitor.store.feeds import FeedRepository
+from monitor.store.items import ItemRepository
+from monitor.store.outbox import OutboxRepository
+from monitor.store.subscribers import SubscriberRepository
+from monitor.store.values import ValueRepository
+
+__all__ = ["Store"]
+
+
+class Store:
+    """Opens (and migrates) the database at `url`; every row is stamped by `clock`."""
+
+    def __init__(self, url: str, clock: Clock = utcnow):
+        self.database = Database(url, clock)
+        self.feeds = FeedRepository(self.database)
+        self.items = ItemRepository(self.database)
+        self.outbox = OutboxRepository(self.database)
+        self.subscribers = SubscriberRepository(self.database)
+        self.values = ValueRepository(self.database)
+
+    @property
+    def display_url(self) -> str:
+        """The database URL with any password hidden, for messages and logs."""
+        return self.database.display_url
+
+    def close(self) -> None:
+        self.database.close()
