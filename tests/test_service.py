@@ -2,8 +2,11 @@
 scheduling, conditional GET, Retry-After, backoff and recovery, concurrency caps,
 the single-instance lock, and a SIGTERM'd subprocess exiting 0 in time.
 
-Intervals are tiny (0.2-1 s) so the tests stay quick; assertions on time are
-only generous lower/upper bounds.
+Intervals are tiny (0.2-1 s) so the tests stay quick. Time is asserted only as
+what the policy promises never to undercut (a lower bound on the gap between two
+requests) or as the decision the service stored with a poll (feeds.next_poll_at
+against feeds.last_polled_at, written in one statement); waits are for events,
+with a generous guard against hangs.
 """
 
 from __future__ import annotations
@@ -66,13 +69,11 @@ async def until(condition, timeout: float = 15.0, step: float = 0.05) -> None:
 
 @asynccontextmanager
 async def running(config: Path, notices: list[str] | None = None):
-    monitor = Monitor(load_settings(config))
-    if notices is not None:
+    async def collect(text: str) -> None:
+        assert notices is not None
+        notices.append(text)
 
-        async def collect(text: str) -> None:
-            notices.append(text)
-
-        monitor.notices.notifier = collect
+    monitor = Monitor(load_settings(config), admin_notifier=collect if notices is not None else None)
     stop = asyncio.Event()
     task = asyncio.create_task(monitor.run_forever(stop))
     try:
@@ -87,6 +88,16 @@ def feed_row(db: Path, url: str) -> dict:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
         return dict(conn.execute("SELECT * FROM feeds WHERE url = ?", (url,)).fetchone())
+
+
+def decided_delay(db: Path, url: str) -> float:
+    """Seconds between a feed's last poll and the next one the service decided on."""
+    row = feed_row(db, url)
+    return (datetime.fromisoformat(row["next_poll_at"]) - datetime.fromisoformat(row["last_polled_at"])).total_seconds()
+
+
+def counter(name: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name) or 0.0
 
 
 class Timeline:
@@ -118,12 +129,12 @@ async def test_scheduled_polls_use_conditional_get_and_remember_it(tmp_path, sit
     route = site.routes["/c.xml"] = Timeline(conditional)
     url = site.url("/c.xml")
     config = config_for(tmp_path, [{"url": url, "interval": "0.3s"}], defaults={"jitter": 0})
-    before = metrics.NOT_MODIFIED._value.get()
+    before = counter("monitor_not_modified_total")
     async with running(config):
         await until(lambda: len(route.times) >= 3)
     assert "if-none-match" not in route.headers[0]
     assert all(h.get("if-none-match") == '"v1"' for h in route.headers[1:])
-    assert metrics.NOT_MODIFIED._value.get() - before >= 2
+    assert counter("monitor_not_modified_total") - before >= 2
     row = feed_row(tmp_path / "monitor.db", url)
     assert row["last_status"] == "not_modified" and row["etag"] == '"v1"' and row["next_poll_at"]
 
@@ -153,10 +164,11 @@ async def test_routine_304_bookkeeping_reaches_the_database_while_running(tmp_pa
 
 
 async def test_alerts_go_out_as_soon_as_a_poll_queues_them(tmp_path, site):
-    # The delivery loop has no fixed tick any more: it sleeps until a poll queues
-    # alerts. With the slow fallback check far away, the alert must still go at once.
+    # The delivery loop has no fixed tick: it sleeps until a poll queues alerts. Its
+    # fallback checks are 30 s (alerts queued by others) and service.state_flush (1 h
+    # here) away, beyond the wait's hang guard: the alert must be woken out.
     site.add("/news.xml", rss([("a-1", "Rockets hit Camp Taji")]), "application/rss+xml")
-    config = config_for(tmp_path, [{"url": site.url("/news.xml"), "interval": "30s"}], service={"state_flush": "60s"})
+    config = config_for(tmp_path, [{"url": site.url("/news.xml"), "interval": "1h"}], service={"state_flush": "1h"})
     db = tmp_path / "monitor.db"
 
     def sent() -> int:
@@ -165,9 +177,7 @@ async def test_alerts_go_out_as_soon_as_a_poll_queues_them(tmp_path, site):
 
     async with running(config):
         await until(lambda: db.exists() and site.hits("/news.xml") >= 1)
-        polled = time.monotonic()
-        await until(lambda: sent() == 1, timeout=5)
-        assert time.monotonic() - polled < 5
+        await until(lambda: sent() == 1, timeout=20)
 
 
 async def test_polls_are_scheduled_on_the_polling_grid(tmp_path, site):
@@ -176,11 +186,14 @@ async def test_polls_are_scheduled_on_the_polling_grid(tmp_path, site):
     urls = [site.url("/g1.xml"), site.url("/g2.xml")]
     # Grid step: min(poll_tick, interval / 10) = 1 s.
     config = config_for(tmp_path, [{"url": u, "interval": "10s"} for u in urls], service={"poll_tick": "1s", "startup_spread": "3s"})
+    def on_the_grid(monitor) -> bool:
+        runs = monitor.jobs.next_runs()
+        return all(u in runs and abs(runs[u].timestamp() - round(runs[u].timestamp())) < 1e-6 for u in urls)
+
     async with running(config) as monitor:
+        # The first polls come at random times of the startup spread; the next ones on the grid.
         await until(lambda: all(site.hits(p) >= 1 for p in ("/g1.xml", "/g2.xml")))
-        await asyncio.sleep(0.2)  # let the jobs be rescheduled after their polls
-        runs = [monitor.jobs.next_runs()[u].timestamp() for u in urls]
-    assert all(abs(t - round(t)) < 1e-6 for t in runs), runs
+        await until(lambda: on_the_grid(monitor))
 
 
 async def test_retry_after_from_a_publisher_is_honoured(tmp_path, site):
@@ -190,13 +203,15 @@ async def test_retry_after_from_a_publisher_is_honoured(tmp_path, site):
         return next(answers, None) or Response(rss([("x", "Quiet news")]), 200, {"Content-Type": "application/rss+xml"})
 
     route = site.routes["/r.xml"] = Timeline(answer)
-    config = config_for(tmp_path, [{"url": site.url("/r.xml"), "interval": "0.2s"}], defaults={"jitter": 0})
+    url = site.url("/r.xml")
+    config = config_for(tmp_path, [{"url": url, "interval": "0.2s"}], defaults={"jitter": 0})
     async with running(config):
         await until(lambda: len(route.times) >= 3)
     # 429 + Retry-After: 2 -> the next request waits at least that long, then the
     # normal (much shorter) interval resumes.
-    assert route.gaps[0] >= 1.9
-    assert route.gaps[1] < 1.5
+    assert route.gaps[0] >= 2.0
+    assert feed_row(tmp_path / "monitor.db", url)["last_status"] == "ok"
+    assert decided_delay(tmp_path / "monitor.db", url) < 0.3
 
 
 async def test_failing_feed_backs_off_is_reported_once_and_recovers(tmp_path, site):
@@ -221,15 +236,15 @@ async def test_failing_feed_backs_off_is_reported_once_and_recovers(tmp_path, si
         state["mode"] = "fail"
         first_fail = len(route.times)
         await until(lambda: any("broken since" in n for n in notices))
-        failing = route.gaps[first_fail:]
-        # Exponential backoff: 0.2, 0.4, 0.8 (the ceiling) ... between failed polls.
-        assert failing[0] < failing[1] < failing[2] + 0.05
-        assert max(failing) < 1.6
         row = feed_row(db, url)
         assert row["broken_since"] is not None and row["error_streak"] >= 3
-        await asyncio.sleep(1.5)
+        assert 1.0 <= decided_delay(db, url) < 1.1  # broken: probed every broken_retry
+        await until(lambda: len(route.times) > first_fail + 6)
         assert sum("broken since" in n for n in notices) == 1  # reported once, still probed
-        assert len(route.times) > first_fail + 4
+        # Exponential backoff between failed polls: never sooner than 0.2, 0.4, 0.8 s
+        # (the ceiling), then broken_retry (1 s).
+        failing = route.gaps[first_fail : first_fail + 3]
+        assert all(gap >= floor - 0.01 for gap, floor in zip(failing, [0.2, 0.4, 0.8])), failing
         state["mode"] = "ok"
         await until(lambda: any("recovered" in n for n in notices))
     row = feed_row(db, url)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from monitor.config.watchlist import Watchlist, load_watchlist
-from monitor.config.yamlfile import ConfigError, ConfigProblem, load_model
+from monitor.config.yamlfile import ConfigError, ConfigProblem, StrictModel, load_model
 
 DEFAULT_CONFIG = Path("config/monitor.yaml")
 
@@ -45,11 +45,7 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StorageConfig(_Strict):
+class StorageConfig(StrictModel):
     url: str = "sqlite:///../var/monitor.db"
 
     @field_validator("url")
@@ -69,7 +65,7 @@ class StorageConfig(_Strict):
         return url
 
 
-class RateLimitsConfig(_Strict):
+class RateLimitsConfig(StrictModel):
     """Telegram's (approximate, unpublished) limits; the sender paces itself to them."""
 
     per_chat_per_second: float = Field(default=1.0, gt=0)
@@ -77,7 +73,7 @@ class RateLimitsConfig(_Strict):
     global_per_second: float = Field(default=30.0, gt=0)
 
 
-class TelegramConfig(_Strict):
+class TelegramConfig(StrictModel):
     token: str = ""
     channel: str = ""
     api_base_url: str = "https://api.telegram.org/bot"
@@ -94,7 +90,7 @@ class TelegramConfig(_Strict):
         return self
 
 
-class FetchConfig(_Strict):
+class FetchConfig(StrictModel):
     allow_private_networks: bool = False
     allowed_networks: list[str] = Field(default_factory=list)
     user_agent: str = "iraq-watch-monitor/0.1 (+https://github.com/iraq-watch/monitor)"
@@ -120,7 +116,7 @@ class FetchConfig(_Strict):
         return networks
 
 
-class DefaultsConfig(_Strict):
+class DefaultsConfig(StrictModel):
     interval: Duration = 600.0
     # First poll of a feed stores what it finds but alerts only on entries this recent.
     backfill: Duration = 86400.0
@@ -142,7 +138,7 @@ class DefaultsConfig(_Strict):
     max_retry_after: Duration = 86400.0
 
 
-class FeedConfig(_Strict):
+class FeedConfig(StrictModel):
     url: str
     name: str = ""
     interval: Duration | None = None
@@ -158,7 +154,7 @@ class FeedConfig(_Strict):
         return url
 
 
-class ServiceConfig(_Strict):
+class ServiceConfig(StrictModel):
     health_host: str = "127.0.0.1"
     health_port: int | None = Field(default=None, ge=0, le=65535)
     reload_check: Duration = 5.0
@@ -182,7 +178,7 @@ class ServiceConfig(_Strict):
     single_instance: bool = True
 
 
-class MonitorConfig(_Strict):
+class MonitorConfig(StrictModel):
     storage: StorageConfig = StorageConfig()
     telegram: TelegramConfig = TelegramConfig()
     watchlist: str = "watchlist.yaml"

@@ -31,17 +31,12 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from monitor.config.yamlfile import ConfigError, ConfigProblem, _line_of, read_yaml, validate_model
+from monitor.config.yamlfile import ConfigError, StrictModel, problem_at, read_yaml, validate_model
 
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _RULE_NAME = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
-
-
-class _Strict(BaseModel):
-    # A typo in a key must be an error, not a silently ignored setting.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _clean_text(value: str, what: str) -> str:
@@ -55,7 +50,7 @@ def _clean_text(value: str, what: str) -> str:
     return value
 
 
-class ContextRule(_Strict):
+class ContextRule(StrictModel):
     """Words (or entities) that must / must not occur near a mention.
 
     The rule holds when ANY listed word or entity occurs in the window. A window
@@ -111,7 +106,7 @@ class ContextRule(_Strict):
         return before, after
 
 
-class AliasSpec(_Strict):
+class AliasSpec(StrictModel):
     """One way of writing an entity. A bare string in YAML is `{text: ...}`."""
 
     text: str
@@ -140,7 +135,7 @@ class AliasSpec(_Strict):
         return bool(self.requires)
 
 
-class VariantRule(_Strict):
+class VariantRule(StrictModel):
     """Spellings that news writers swap freely, e.g. [q, k, g] or [ou, u, o].
 
     Every occurrence of one alternative in an alias may be replaced by any other
@@ -186,7 +181,7 @@ class VariantRule(_Strict):
         return values
 
 
-class RoleSpec(_Strict):
+class RoleSpec(StrictModel):
     """A role phrase next to a person's name marks the entity for that name.
 
     `before`: "<phrase> <Name>" ("coalition spokesman Col. Wayne Marotto").
@@ -216,7 +211,7 @@ class RoleSpec(_Strict):
         return self
 
 
-class Entity(_Strict):
+class Entity(StrictModel):
     id: str
     name: str
     description: str | None = None
@@ -267,7 +262,7 @@ class Entity(_Strict):
         return self
 
 
-class InflectionRule(_Strict):
+class InflectionRule(StrictModel):
     """Case endings that may follow a name written as one word with it.
 
     Languages that decline names glue the ending on (Hungarian "Szulejmánit",
@@ -293,7 +288,7 @@ class InflectionRule(_Strict):
         return cleaned
 
 
-class BaseRule(_Strict):
+class BaseRule(StrictModel):
     """When a place name means the base there: a base word next to it, no town word.
 
     `words`: base words of each language ("air base", "base aérienne", "قاعدة");
@@ -318,7 +313,7 @@ class BaseRule(_Strict):
         return [value] if isinstance(value, dict) else value
 
 
-class Watchlist(_Strict):
+class Watchlist(StrictModel):
     version: int = 1
     max_variants_per_alias: int = Field(default=200, ge=1, le=5000)
     max_changes_per_variant: int = Field(default=3, ge=0, le=6)
@@ -394,9 +389,6 @@ def load_watchlist(path: Path) -> Watchlist:
     watchlist = validate_model(Watchlist, data, path, context={"defer_cross_checks": True})
     problems = cross_check(watchlist)
     if problems:
-        raise ConfigError([ConfigProblem(str(path), _line_of(data, loc), _field_path(loc), msg) for loc, msg in problems])
+        raise ConfigError([problem_at(str(path), data, loc, msg) for loc, msg in problems])
     return watchlist
 
-
-def _field_path(loc: tuple) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(loc))

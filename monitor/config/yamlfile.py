@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: a typo in a key is an error, not a silently ignored
+    setting, and a loaded config is immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -127,6 +134,11 @@ def _field_path(loc: tuple) -> str:
     return path
 
 
+def problem_at(file: str, data: Any, loc: tuple, message: str) -> ConfigProblem:
+    """A problem at a location (keys and indexes) of parsed YAML, with its line."""
+    return ConfigProblem(file, _line_of(data, loc), _field_path(loc), message)
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file with env interpolation; raise ConfigError on I/O or syntax errors."""
     shown = str(path)
@@ -167,7 +179,7 @@ def validate_model(model: type[ModelT], data: Any, path: Path, context: dict | N
                 message = "required key is missing"
             elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
                 message = f"{message} (got {err['input']!r})"
-            problems.append(ConfigProblem(shown, _line_of(data, loc), _field_path(loc), message))
+            problems.append(problem_at(shown, data, loc, message))
         raise ConfigError(problems) from None
 
 
