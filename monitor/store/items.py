@@ -128,55 +128,28 @@ class ItemRepository:
             with self._db.write(conn):
                 if self._known(conn, item.feed_id, item.guid, item.canonical_url, item.content_hash):
                     return None
-                # Constant statements with bound values: no expression building per item.
-                item_id = conn.execute(
-                    _INSERT_ITEM,
-                    dict(
-                        feed_id=item.feed_id,
-                        guid=item.guid,
-                        url=item.url,
-                        canonical_url=item.canonical_url,
-                        title=item.title,
-                        published_at=item.published_at,
-                        fetched_at=now,
-                        body=item.body,
-                        body_source=item.body_source,
-                        content_hash=item.content_hash,
-                    ),
-                ).inserted_primary_key[0]
+                # Constant statements with bound values: no expression building per item. The
+                # dataclasses' fields are the tables' columns.
+                item_id = conn.execute(_INSERT_ITEM, {**vars(item), "fetched_at": now}).inserted_primary_key[0]
                 if mentions:
                     conn.execute(
                         _INSERT_MATCH,
                         [
-                            dict(
-                                item_id=item_id,
-                                entity_id=m.entity_id,
-                                entity_name=m.entity_name,
-                                mention=m.mention[:500],
-                                mention_start=m.start,
-                                mention_end=m.end,
-                                matched_at=now,
-                            )
+                            {
+                                "item_id": item_id,
+                                "entity_id": m.entity_id,
+                                "entity_name": m.entity_name,
+                                "mention": m.mention[:500],
+                                "mention_start": m.start,
+                                "mention_end": m.end,
+                                "matched_at": now,
+                            }
                             for m in mentions
                         ],
                     )
                 if queued:
-                    conn.execute(
-                        _INSERT_ALERT,
-                        [
-                            dict(
-                                item_id=item_id,
-                                chat_id=a.chat_id,
-                                text_html=a.text_html,
-                                text_plain=a.text_plain,
-                                status="queued",
-                                attempts=0,
-                                created_at=now,
-                                next_attempt_at=now,
-                            )
-                            for a in queued
-                        ],
-                    )
+                    waiting = {"item_id": item_id, "status": "queued", "attempts": 0, "created_at": now, "next_attempt_at": now}
+                    conn.execute(_INSERT_ALERT, [{**vars(a), **waiting} for a in queued])
                 return int(item_id)
         except IntegrityError:
             return None

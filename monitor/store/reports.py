@@ -11,6 +11,8 @@ from monitor.store.database import aware
 from monitor.store.store import Store
 from monitor.store.schema import alerts, feeds, items, matches
 
+__all__ = ["FeedStats", "FoundItem", "Stats", "recent", "search", "stats"]
+
 
 @dataclass(frozen=True)
 class FoundItem:
