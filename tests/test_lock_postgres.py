@@ -8,6 +8,8 @@ from conftest import write_config
 from monitor.cli import main
 from monitor.service.lock import InstanceLocked, lock_database
 
+pytestmark = pytest.mark.postgres
+
 
 def test_a_second_instance_on_the_same_postgres_database_is_refused(postgres_url):
     first = lock_database(postgres_url)

@@ -16,7 +16,7 @@ from monitor.store import FoundMention, NewItem, QueuedAlert, Store, display_url
 from monitor.store.schema import MIGRATIONS, feeds
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request, tmp_path, manual_clock):
     url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     s = Store(url, clock=manual_clock)
