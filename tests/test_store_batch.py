@@ -15,7 +15,7 @@ def _item(feed_id: int, guid: str | None, url: str | None, body: str = "") -> Ne
     return NewItem(feed_id, guid, url, url, "t", None, body, "feed", None)
 
 
-def test_known_entries_same_rules_as_is_known(tmp_path):
+def test_known_entries_by_guid_in_the_feed_or_canonical_url_anywhere(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'm.db'}")
     a = store.feeds.ensure("https://a.example/feed", "A")
     b = store.feeds.ensure("https://b.example/feed", "B")
@@ -24,7 +24,9 @@ def test_known_entries_same_rules_as_is_known(tmp_path):
     assert store.items.known_entries(a.id, keys) == [True, True, True, False, False]
     # A GUID counts within its own feed only; a canonical URL anywhere.
     assert store.items.known_entries(b.id, keys) == [False, False, True, False, False]
-    assert store.items.known_entries(a.id, keys) == [store.items.is_known(a.id, g, u, None) for g, u in keys]
+    # The same rule as storing: an entry said to be new is stored, a known one is not.
+    assert store.items.add(_item(a.id, "g2", "https://x.example/2"), [], []) is not None
+    assert store.items.add(_item(b.id, None, "https://x.example/1"), [], []) is None
     store.close()
 
 

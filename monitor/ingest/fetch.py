@@ -38,6 +38,27 @@ import httpx
 from monitor.config import FetchConfig
 from monitor.ingest.freshness import retry_after_seconds
 
+__all__ = [
+    "KEEPALIVE_SECONDS",
+    "BadEncoding",
+    "BlockedAddress",
+    "FetchError",
+    "FetchResult",
+    "Fetcher",
+    "GuardedBackend",
+    "HTTPStatusError",
+    "IPAddress",
+    "NetworkError",
+    "NetworkPolicy",
+    "Resolver",
+    "Timeout",
+    "TooLarge",
+    "TooManyRedirects",
+    "guarded_pool",
+    "literal_address",
+    "system_resolver",
+]
+
 try:  # brotli is an optional extra of httpx; without it we do not ask for "br".
     import brotli
 except ImportError:  # pragma: no cover - installed with httpx[brotli]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+__all__ = ["InstanceLock", "InstanceLocked", "PostgresInstanceLock", "lock_database", "lock_path_for"]
+
 
 class InstanceLocked(RuntimeError):
     """Another monitor holds the database; the message is one line for the operator."""

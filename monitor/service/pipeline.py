@@ -14,18 +14,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 
-from monitor.ingest import identity
 from monitor.config import FeedConfig, Settings
+from monitor.ingest import identity
 from monitor.ingest.extract import best_text, extract_text_async
 from monitor.ingest.feeds import FeedEntry, parse_feed
 from monitor.ingest.fetch import FetchError, Fetcher, HTTPStatusError
-from monitor.ops.logs import get_logger
-from monitor.ops import metrics  # counters/histograms bumped below
 from monitor.ingest.freshness import cache_lifetime  # Cache-Control/Expires -> next poll
 from monitor.match import EntityMatch, Matcher
 from monitor.notify.console import CONSOLE_CHAT
 from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around
-from monitor.store import FeedState, FoundMention, NewItem, NextPoll, QueuedAlert, Store, database_problem, utcnow
+from monitor.ops import metrics  # counters/histograms bumped below
+from monitor.ops.logs import get_logger
+from monitor.store import FeedState, FoundMention, NewItem, NextPoll, QueuedAlert, Store, database_problem
+
+__all__ = ["PollOutcome", "PollPlanner", "Runtime", "alert_content", "poll_feed"]
 
 log = get_logger("monitor.service.pipeline")
 
@@ -191,7 +193,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
                 continue
             if item_id is None:
                 continue  # stored meanwhile by another poll (or a duplicate within this feed)
-            result = _stored(planned)
+            result = _stored(planned, store.database.now())
             outcome.new_items += 1
             outcome.matched_items += result > 0 or 0
             outcome.alerts_queued += max(result, 0)
@@ -255,7 +257,7 @@ async def _plan_entry(
     queued: list[QueuedAlert] = []
     too_old = False
     if found:
-        too_old = first_poll and not _recent_enough(entry, config.defaults.backfill)
+        too_old = first_poll and not _recent_enough(entry, config.defaults.backfill, store.database.now())
         if not too_old:
             queued = _alerts_for(runtime, store, entry, outlet, text, found)
     item = NewItem(
@@ -274,7 +276,7 @@ async def _plan_entry(
     return _Planned(entry, item, mentions, queued, found, too_old)
 
 
-def _stored(planned: _Planned) -> int:
+def _stored(planned: _Planned, now: datetime) -> int:
     """Metrics and the log line of a newly stored item. Returns the number of alerts queued
     (0 for an item without matches, -1 for a match that is too old to alert on)."""
     entry, found, queued, too_old = planned.entry, planned.found, planned.queued, planned.too_old
@@ -283,7 +285,7 @@ def _stored(planned: _Planned) -> int:
         for m in found:
             metrics.MATCHES.labels(m.entity_id).inc()
         if queued and entry.published is not None:
-            metrics.PUBLISH_TO_QUEUE_SECONDS.observe(max(0.0, (utcnow() - entry.published).total_seconds()))
+            metrics.PUBLISH_TO_QUEUE_SECONDS.observe(max(0.0, (now - entry.published).total_seconds()))
         log.info(
             "match",
             item=entry.url or entry.guid,
@@ -305,10 +307,10 @@ async def _page_text(fetcher: Fetcher, url: str, max_chars: int) -> str | None:
     return await extract_text_async(page.body, page.url, max_chars)
 
 
-def _recent_enough(entry: FeedEntry, window_seconds: float) -> bool:
+def _recent_enough(entry: FeedEntry, window_seconds: float, now: datetime) -> bool:
     if entry.published is None:
         return False
-    return utcnow() - entry.published <= timedelta(seconds=window_seconds)
+    return now - entry.published <= timedelta(seconds=window_seconds)
 
 
 def alert_content(entry_title: str, url: str, outlet: str, published, text: str, found: list[EntityMatch]) -> AlertContent:

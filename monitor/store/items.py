@@ -65,14 +65,10 @@ class ItemRepository:
         self._db = database
         self._known_queries: dict[tuple[bool, bool, bool], Any] = {}
 
-    def is_known(self, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
-        with self._db.read() as conn:
-            return self._known(conn, feed_id, guid, canonical_url, content_hash)
-
     def known_entries(self, feed_id: int, keys: Sequence[tuple[str | None, str | None]]) -> list[bool]:
-        """is_known (without the content hash) for many (guid, canonical_url) pairs of one
-        feed at once: one SELECT ... IN per chunk instead of a query (and, for async
-        callers, a thread hop) per entry."""
+        """Whether each of many (guid, canonical_url) pairs of one feed is known (the dedup
+        rule without the content hash, which needs the page's text): one SELECT ... IN
+        per chunk instead of a query (and, for async callers, a thread hop) per entry."""
         guids = list({g for g, _ in keys if g})
         urls = list({u for _, u in keys if u})
         known_guids: set[str] = set()
