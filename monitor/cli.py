@@ -12,22 +12,26 @@ import errno
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 from rich.table import Table
-
-from monitor.config import ConfigError, Settings, config_path_from, load_settings, secrets_of, world_readable_warning
 from sqlalchemy.exc import DBAPIError
 
-from monitor.service.lock import InstanceLocked
-from monitor.store import database_problem
+from monitor.config import ConfigError, Settings, config_path_from, load_settings, secrets_of, world_readable_warning
 from monitor.ops.logs import configure_logging, redact
+from monitor.service.lock import InstanceLocked
+from monitor.store import Store, database_problem
+
+if TYPE_CHECKING:  # imported where used, so `monitor match` does not load the service
+    from monitor.service import CycleReport
+    from monitor.store.reports import FoundItem
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + exits 2; keep it to one line
+    def error(self, message: str) -> NoReturn:  # argparse prints usage + exits 2; keep it to one line
         self.exit(EXIT_USAGE, f"monitor: {message} (see monitor --help)\n")
 
 
@@ -147,7 +151,7 @@ def _cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
-def _print_cycle(report) -> None:
+def _print_cycle(report: CycleReport) -> None:
     console = Console(stderr=True)
     if report.new_items == 0:
         console.print(f"Nothing new in {len(report.outcomes)} feed(s).")
@@ -230,13 +234,11 @@ def _cmd_match(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _store(settings: Settings):
-    from monitor.store import Store
-
+def _store(settings: Settings) -> Store:
     return Store(settings.config.storage.url)
 
 
-def _items_table(title: str, found) -> Table:
+def _items_table(title: str, found: list[FoundItem]) -> Table:
     table = Table(title=title, show_lines=False)
     for column in ("when (UTC)", "feed", "title", "entities", "link"):
         table.add_column(column, overflow="fold")
@@ -246,7 +248,7 @@ def _items_table(title: str, found) -> Table:
     return table
 
 
-def _items_json(found) -> None:
+def _items_json(found: list[FoundItem]) -> None:
     for item in found:
         print(
             json.dumps(

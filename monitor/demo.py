@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from monitor import cli
 
@@ -57,7 +58,7 @@ def render_page(title: str, text: str) -> bytes:
 
 
 class _SeedHandler(BaseHTTPRequestHandler):
-    def __init__(self, articles, *args, **kwargs):
+    def __init__(self, articles: list[tuple[str, str, str]], *args: Any, **kwargs: Any):
         self.articles = articles
         super().__init__(*args, **kwargs)
 
@@ -79,7 +80,7 @@ class _SeedHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *args) -> None:
+    def log_message(self, *args: Any) -> None:
         pass
 
 

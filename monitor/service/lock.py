@@ -14,6 +14,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
 __all__ = ["InstanceLock", "InstanceLocked", "PostgresInstanceLock", "lock_database", "lock_path_for"]
@@ -79,19 +80,19 @@ _ADVISORY_KEY = 0x1AA9_4A7C_4D0E_1701
 class PostgresInstanceLock:
     def __init__(self, storage_url: str):
         self.storage_url = storage_url
-        self._engine = None
-        self._conn = None
+        self._engine: Engine | None = None
+        self._conn: Connection | None = None
 
     def acquire(self) -> "PostgresInstanceLock":
         from sqlalchemy import create_engine, text
         from sqlalchemy.pool import NullPool
 
-        self._engine = create_engine(self.storage_url, poolclass=NullPool)
-        self._conn = self._engine.connect()
-        got = self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_KEY}).scalar()
-        self._conn.commit()
+        self._engine = engine = create_engine(self.storage_url, poolclass=NullPool)
+        self._conn = conn = engine.connect()
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_KEY}).scalar()
+        conn.commit()
         if not got:
-            holder = self._conn.execute(
+            holder = conn.execute(
                 text(
                     "SELECT a.client_addr, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                     "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "

@@ -112,7 +112,9 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     # The feed's row is read once per process; after that the store's copy (kept up to
     # date by record_poll) saves a thread hop and a transaction per poll.
     name = feed.name or feed.url
-    state = store.feeds.cached(feed.url, name) or await asyncio.to_thread(store.feeds.ensure, feed.url, name)
+    state = store.feeds.cached(feed.url, name)
+    if state is None:
+        state = await asyncio.to_thread(store.feeds.ensure, feed.url, name)
     # configurable (defaults.broken_after); the default is the old max(6 x interval, 1 h).
     broken_after = timedelta(seconds=config.feed_broken_after(feed))
     try:
@@ -135,11 +137,11 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         lifetime = cache_lifetime(response.headers)
         planner = _planner(next_poll, "not_modified", None, lifetime)
         # Most polls end here; on a healthy feed they are bookkept in memory and written
-        # in batches (Store.flush_polls), which saves a thread hop and a transaction each.
-        state = store.feeds.note_not_modified(state.id, planner) or await asyncio.to_thread(
-            store.feeds.record_poll, state.id, status="not_modified", next_poll=planner
-        )
-        return PollOutcome(feed.url, "not_modified", feed_state=state, cache_lifetime=lifetime)
+        # in batches (FeedRepository.flush_polls), which saves a thread hop and a transaction each.
+        noted = store.feeds.note_not_modified(state.id, planner)
+        if noted is None:
+            noted = await asyncio.to_thread(store.feeds.record_poll, state.id, status="not_modified", next_poll=planner)
+        return PollOutcome(feed.url, "not_modified", feed_state=noted, cache_lifetime=lifetime)
 
     parsed = await asyncio.to_thread(
         parse_feed, response.body, response.url, config.fetch.max_items_per_feed, config.fetch.max_text_chars
@@ -313,7 +315,9 @@ def _recent_enough(entry: FeedEntry, window_seconds: float, now: datetime) -> bo
     return now - entry.published <= timedelta(seconds=window_seconds)
 
 
-def alert_content(entry_title: str, url: str, outlet: str, published, text: str, found: list[EntityMatch]) -> AlertContent:
+def alert_content(
+    entry_title: str, url: str, outlet: str, published: datetime | None, text: str, found: list[EntityMatch]
+) -> AlertContent:
     first = min((mention for m in found for mention in m.mentions), key=lambda mention: mention.start)
     snippet, start, end = snippet_around(text, first.start, first.end)
     return AlertContent(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from monitor.store.schema import migrate
@@ -28,12 +28,27 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@typing.overload
+def aware(value: datetime) -> datetime: ...
+
+
+@typing.overload
+def aware(value: None) -> None: ...
+
+
 def aware(value: datetime | None) -> datetime | None:
     """A datetime read from the database, as UTC. SQLite hands back naive datetimes;
     everything stored here is UTC."""
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=timezone.utc)
+
+
+def inserted_id(result: CursorResult[typing.Any]) -> int:
+    """The primary key of the row an INSERT wrote."""
+    key = result.inserted_primary_key
+    assert key is not None, "not an INSERT of one row"
+    return int(key[0])
 
 
 def database_problem(exc: Exception) -> str:
@@ -101,7 +116,7 @@ def _make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+        def _sqlite_pragmas(dbapi_conn: typing.Any, _record: typing.Any) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")

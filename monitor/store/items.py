@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from monitor.store.database import Database
+from monitor.store.database import Database, inserted_id
 from monitor.store.schema import alerts, items, matches
 
 __all__ = ["FoundMention", "ItemRepository", "NewItem", "QueuedAlert", "StoreResult"]
@@ -126,7 +126,7 @@ class ItemRepository:
                     return None
                 # Constant statements with bound values: no expression building per item. The
                 # dataclasses' fields are the tables' columns.
-                item_id = conn.execute(_INSERT_ITEM, {**vars(item), "fetched_at": now}).inserted_primary_key[0]
+                item_id = inserted_id(conn.execute(_INSERT_ITEM, {**vars(item), "fetched_at": now}))
                 if mentions:
                     conn.execute(
                         _INSERT_MATCH,
@@ -146,7 +146,7 @@ class ItemRepository:
                 if queued:
                     waiting = {"item_id": item_id, "status": "queued", "attempts": 0, "created_at": now, "next_attempt_at": now}
                     conn.execute(_INSERT_ALERT, [{**vars(a), **waiting} for a in queued])
-                return int(item_id)
+                return item_id
         except IntegrityError:
             return None
 

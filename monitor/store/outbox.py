@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from monitor.store.database import Database, aware
+from monitor.store.database import Database, aware, inserted_id
 from monitor.store.schema import alerts, delivery_attempts
 
 __all__ = ["OutboxRepository", "OutboxRow"]
@@ -81,9 +81,7 @@ class OutboxRepository:
             ).rowcount
             if claimed != 1:
                 return None
-            return int(
-                conn.execute(delivery_attempts.insert().values(alert_id=alert_id, started_at=self._db.now())).inserted_primary_key[0]
-            )
+            return inserted_id(conn.execute(delivery_attempts.insert().values(alert_id=alert_id, started_at=self._db.now())))
 
     def finish_sent(self, alert_id: int, attempt_id: int, message_id: int | None, note: str | None = None) -> bool:
         return self._finish(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 
 from monitor.store.database import aware
-from monitor.store.store import Store
 from monitor.store.schema import alerts, feeds, items, matches
+from monitor.store.store import Store
 
 __all__ = ["FeedStats", "FoundItem", "Stats", "recent", "search", "stats"]
 
@@ -46,7 +47,7 @@ class Stats:
     failed_alerts: list[tuple[str, str]] = field(default_factory=list)  # (chat, reason)
 
 
-def _items_with_entities(store: Store, query) -> list[FoundItem]:
+def _items_with_entities(store: Store, query: Select[Any]) -> list[FoundItem]:
     with store.database.read() as conn:
         rows = conn.execute(query).mappings().all()
         ids = [r["id"] for r in rows]
@@ -65,7 +66,7 @@ def _items_with_entities(store: Store, query) -> list[FoundItem]:
     ]
 
 
-def _matched_items_query():
+def _matched_items_query() -> Select[Any]:
     return (
         select(items.c.id, items.c.title, items.c.url, items.c.published_at, items.c.fetched_at, feeds.c.name.label("feed"))
         .join(feeds, feeds.c.id == items.c.feed_id)
@@ -112,10 +113,10 @@ def stats(store: Store) -> Stats:
     now = store.database.now()
     day, week = now - timedelta(days=1), now - timedelta(days=7)
     with store.database.read() as conn:
-        item_counts = dict(
+        item_counts: dict[int, int] = dict(
             conn.execute(select(items.c.feed_id, func.count()).group_by(items.c.feed_id)).all()
         )
-        matched_counts = dict(
+        matched_counts: dict[int, int] = dict(
             conn.execute(
                 select(items.c.feed_id, func.count(func.distinct(items.c.id)))
                 .join(matches, matches.c.item_id == items.c.id)
