@@ -4,8 +4,9 @@
    intervals of 60 s; `python -m monitor run` runs for --duration seconds (180).
    Reported: CPU share of one core of the service process (whole run and the
    steady state after the first minute) and its peak RSS (VmHWM). Baseline in
-   the same run: the same 304 GETs at the same pace sent by a bare
-   httpx.AsyncClient loop (its steady CPU share).
+   the same run and the same window, side by side: the same 304 GETs at the same
+   pace sent by a bare httpx.AsyncClient loop (its steady CPU share), so a busy
+   machine inflates both alike.
 2. Cycle: one `run --once`-style cycle (Monitor.run_once, in-process) over 500
    feeds each with 10 new entries (parse, match, store; pages not fetched),
    against the same 500 GETs by a bare httpx loop with the same concurrency,
@@ -120,61 +121,64 @@ def peak_rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def steady_cpu_share(proc: subprocess.Popen, duration: float) -> tuple[float, float, float, float]:
-    """(whole-run CPU %, steady CPU % after the first minute, steady window s, run s) of a running process."""
+def steady_cpu_shares(procs: dict[str, subprocess.Popen], duration: float) -> dict[str, tuple[float, float, float, float]]:
+    """Per process running side by side: (whole-run CPU %, steady CPU % after the first
+    minute, steady window s, run s)."""
     started = time.monotonic()
     steady_from = min(60.0, duration / 3)
-    steady_cpu = steady_at = None
+    steady_cpu: dict[str, float] = {}
+    steady_at = None
     while (elapsed := time.monotonic() - started) < duration:
-        if proc.poll() is not None:
-            raise SystemExit(f"the measured process exited early: {proc.returncode}")
-        if steady_cpu is None and elapsed >= steady_from:
-            steady_cpu, steady_at = cpu_seconds(proc.pid), time.monotonic()
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise SystemExit(f"the measured process {name} exited early: {proc.returncode}")
+        if steady_at is None and elapsed >= steady_from:
+            steady_cpu, steady_at = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}, time.monotonic()
         time.sleep(0.5)
-    total_cpu, end = cpu_seconds(proc.pid), time.monotonic()
-    return (
-        100 * total_cpu / (end - started),
-        100 * (total_cpu - steady_cpu) / (end - steady_at),
-        end - steady_at,
-        end - started,
-    )
+    total_cpu, end = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}, time.monotonic()
+    assert steady_at is not None
+    return {
+        name: (
+            100 * total_cpu[name] / (end - started),
+            100 * (total_cpu[name] - steady_cpu[name]) / (end - steady_at),
+            end - steady_at,
+            end - started,
+        )
+        for name in procs
+    }
 
 
-def bare_idle(feeds: int, duration: float) -> dict:
-    server, port = start_server("idle")
-    try:
-        proc = subprocess.Popen([sys.executable, "-c", BARE_LOOP, str(port), str(feeds)], cwd=REPO)
-        try:
-            _total, steady, _window, _run = steady_cpu_share(proc, duration)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    finally:
-        server.terminate()
-    return {"cpu_share_steady_pct": round(steady, 2)}
-
-
-def idle(feeds: int, duration: float) -> dict:
+def idle(feeds: int, duration: float, baseline: bool = True) -> tuple[dict, dict | None]:
+    """The service and (with `baseline`) the bare httpx loop, side by side against one server."""
     server, port = start_server("idle")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             config = write_config(Path(tmp), port, feeds, 16)
             log = open(Path(tmp) / "service.log", "w+")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                cwd=REPO,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-            )
+            procs = {
+                "service": subprocess.Popen(
+                    [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    cwd=REPO,
+                    env={**os.environ, "PYTHONPATH": str(REPO)},
+                )
+            }
+            if baseline:
+                procs["bare"] = subprocess.Popen([sys.executable, "-c", BARE_LOOP, str(port), str(feeds)], cwd=REPO)
+            proc = procs["service"]
             try:
-                total, steady, window, run = steady_cpu_share(proc, duration)
+                shares = steady_cpu_shares(procs, duration)
+                total, steady, window, run = shares["service"]
                 rss = peak_rss_mb(proc.pid)
             finally:
                 stop_at = time.monotonic()
                 proc.terminate()
                 code = proc.wait(timeout=30)
                 stop_seconds = time.monotonic() - stop_at
+                if baseline:
+                    procs["bare"].terminate()
+                    procs["bare"].wait(timeout=30)
             log.seek(0)
             text = log.read()
             polls = text.count('"event": "poll"')
@@ -182,6 +186,7 @@ def idle(feeds: int, duration: float) -> dict:
             logging_errors = text.count("--- Logging error ---")
     finally:
         server.terminate()
+    bare = {"cpu_share_steady_pct": round(shares["bare"][1], 2)} if baseline else None
     return {
         "feeds": feeds,
         "duration_s": round(run, 1),
@@ -194,7 +199,7 @@ def idle(feeds: int, duration: float) -> dict:
         "logging_errors": logging_errors,
         "sigterm_exit": code,
         "sigterm_seconds": round(stop_seconds, 2),
-    }
+    }, bare
 
 
 async def cycle(feeds: int, concurrency: int = 16) -> dict:
@@ -258,7 +263,7 @@ def to_markdown(idle_result: dict | None, cycle_result: dict | None, bare_result
             f"{r['cpu_share_total_pct']}% over the whole run, first polls included), "
             f"**peak RSS {r['peak_rss_mb']} MB**. Goal: < 1% and < 150 MB.",
             *(
-                [f"* Baseline, same run: a bare httpx.AsyncClient loop sending the same 304 GETs at the same pace: "
+                [f"* Baseline, same run, side by side: a bare httpx.AsyncClient loop sending the same 304 GETs at the same pace: "
                  f"**{bare_result['cpu_share_steady_pct']}%** of one core in its steady state."]
                 if bare_result
                 else []
@@ -298,10 +303,9 @@ def main() -> None:
     cycle_result = None if args.skip_cycle else asyncio.run(cycle(args.feeds))
     if cycle_result:
         print("cycle:", cycle_result, flush=True)
-    idle_result = None if args.skip_idle else idle(args.feeds, args.duration)
+    idle_result, bare_result = (None, None) if args.skip_idle else idle(args.feeds, args.duration, not args.skip_baseline)
     if idle_result:
         print("idle:", idle_result, flush=True)
-    bare_result = None if args.skip_idle or args.skip_baseline else bare_idle(args.feeds, args.duration)
     if bare_result:
         print("bare httpx idle:", bare_result, flush=True)
     markdown = to_markdown(idle_result, cycle_result, bare_result)
