@@ -374,7 +374,7 @@ def _cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.store.mentions import matched_articles
 
     since, until = args.since.bounds(utcnow())
-    articles = matched_articles(_store(settings).engine, since, until)
+    articles = matched_articles(_store(settings).database.engine, since, until)
     result = summarise(articles, since, until, names={e.id: e.name for e in settings.watchlist.entities})
     # The chart first: when it cannot be written nothing is printed, so a script sees
     # either the whole result or an error.

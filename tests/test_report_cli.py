@@ -30,16 +30,16 @@ def store_article(store: Store, feed_id: int, guid: str, published: datetime | N
     item = NewItem(feed_id, guid, f"https://news.example/{guid}", f"https://news.example/{guid}", f"Story {guid}", published, "text", "feed", None)
     mentions = [FoundMention(entity_id, name, name, 0, len(name)) for entity_id, name in entities]
     queued = [QueuedAlert("console", guid, guid)] if entities else []
-    assert store.store_item(item, mentions, queued) is not None
+    assert store.items.add(item, mentions, queued) is not None
 
 
 def fill(url: str) -> datetime:
     """Eight items over ten days in three outlets; returns the time they were written."""
     store = Store(url)
     now = utcnow()
-    wire = store.ensure_feed("https://wire.example/rss", "Wire").id
-    regional = store.ensure_feed("https://regional.example/atom", "Regional").id
-    unnamed = store.ensure_feed("https://briefs.example/feed.json", "").id
+    wire = store.feeds.ensure("https://wire.example/rss", "Wire").id
+    regional = store.feeds.ensure("https://regional.example/atom", "Regional").id
+    unnamed = store.feeds.ensure("https://briefs.example/feed.json", "").id
     days = lambda n: now - timedelta(days=n)  # noqa: E731
     store_article(store, wire, "w1", days(1), KH, PMF)
     store_article(store, wire, "w2", days(2), KH)
