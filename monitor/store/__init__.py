@@ -1,6 +1,7 @@
 """Persistence: the schema and its migrations (schema.py), the connection owner
 (database.py), one repository per concern (feeds, items, outbox, subscribers,
-values) bundled by `Store`, and the reports for people at a terminal (reports.py)."""
+values) bundled by `Store`, and the read-only queries for people at a terminal
+(reports.py: recent, search, stats; mentions.py: the articles behind `report`)."""
 
 from monitor.store.database import Clock, Database, aware, database_problem, display_url, utcnow
 from monitor.store.feeds import FeedRepository, FeedState, NextPoll
