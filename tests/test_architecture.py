@@ -12,12 +12,6 @@ import grimp
 
 from conftest import REPO
 
-# Circles other branches are removing: the C fold's import of monitor.match._fold,
-# which grimp cannot see inside the compiled module, so it counts as an import of the
-# package. Only these may remain; a new circle fails.
-KNOWN_CIRCLES = [{"monitor.match", "monitor.match.matcher", "monitor.match.normalise", "monitor.match.variants"}]
-
-
 def test_import_contracts_are_kept():
     # A process of its own: import-linter configures logging for the whole process.
     lint = subprocess.run(
@@ -66,4 +60,4 @@ def circles(graph: grimp.ImportGraph) -> list[set[str]]:
 def test_no_module_imports_itself_through_others():
     graph = grimp.build_graph("monitor")
     graph.remove_import(importer="monitor.notify.outbox", imported="monitor.notify.commands")  # see pyproject.toml
-    assert [c for c in circles(graph) if c not in KNOWN_CIRCLES] == []
+    assert circles(graph) == []
