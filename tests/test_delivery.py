@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from fake_telegram import FakeTelegram, RateLimits  # noqa: F401
 from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain
-from monitor.notify.outbox import Limits, Outbox, RateGovernor
-from monitor.notify.telegram import SendResult, TelegramSender, build_bot, classify, is_group_chat
+from monitor.notify.outbox import Outbox
+from monitor.notify.ratelimit import Limits, RateGovernor, is_group_chat
+from monitor.notify.telegram import SendResult, TelegramSender, build_bot, classify
 from monitor.store import NewItem, QueuedAlert, Store
 from monitor.store import reports
 from monitor.store.schema import alerts, delivery_attempts
@@ -150,7 +151,8 @@ async def test_a_started_sender_sleeps_until_work_comes_and_wakes_for_a_due_retr
 
     from conftest import write_config
     from monitor.config import load_settings
-    from monitor.notify.outbox import IDLE_CHECK_SECONDS, TelegramDelivery
+    from monitor.notify import TelegramDelivery
+    from monitor.notify.outbox import IDLE_CHECK_SECONDS
 
     settings = load_settings(
         write_config(tmp_path, telegram={"token": fake.token, "channel": CHANNEL, "api_base_url": fake.base_url, "commands": False})

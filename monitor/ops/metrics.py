@@ -29,8 +29,26 @@ ITEMS_NEW = Counter("monitor_items_new", "New items stored.", registry=REGISTRY)
 MATCHES = Counter("monitor_matches", "New items matching an entity, per entity id.", ["entity"], registry=REGISTRY)
 ALERTS_QUEUED = Counter("monitor_alerts_queued", "Alerts written to the outbox.", registry=REGISTRY)
 # Bumped by the sender (monitor/notify); the outbox gauges below are the database's view.
-ALERTS_SENT = Counter("monitor_alerts_sent", "Alerts delivered.", registry=REGISTRY)
-ALERTS_FAILED = Counter("monitor_alerts_failed", "Alerts given up on.", registry=REGISTRY)
+ALERTS_SENT = Counter("monitor_alerts_sent", "Alerts delivered (to Telegram, or printed without a token).", registry=REGISTRY)
+ALERTS_FAILED = Counter("monitor_alerts_failed", "Alerts Telegram refused for good (chat gone, text rejected).", registry=REGISTRY)
+ALERTS_UNKNOWN = Counter(
+    "monitor_alerts_unknown",
+    "Alerts sent without an answer (read timeout, connection lost, process killed mid-send): "
+    "they may or may not have arrived, and are not resent.",
+    registry=REGISTRY,
+)
+ALERT_RETRIES = Counter(
+    "monitor_alert_retries",
+    "Sends Telegram answered 'not now' (flood_control: a 429 with retry_after; "
+    "telegram_unavailable: 5xx, unreachable, token refused); the alert stays queued.",
+    ["reason"],
+    registry=REGISTRY,
+)
+TELEGRAM_AVAILABLE = Gauge(
+    "monitor_telegram_available",
+    "1 while the Bot API answers the sender, 0 while it is down or unreachable (alerts are held).",
+    registry=REGISTRY,
+)
 
 POLL_SECONDS = Histogram("monitor_poll_duration_seconds", "One feed poll end to end.", buckets=_LATENCY_BUCKETS, registry=REGISTRY)
 EXTRACT_SECONDS = Histogram(

@@ -39,7 +39,7 @@ from monitor.ops.health import Health, HealthServer, verdict
 from monitor.service.lock import InstanceLock, PostgresInstanceLock, lock_database
 from monitor.ops.logs import get_logger, redact
 from monitor.match import Matcher
-from monitor.notify.outbox import build_delivery
+from monitor.notify import Delivery, Reachability, build_delivery
 from monitor.service.pipeline import PollOutcome, Runtime, poll_feed
 from monitor.service.reload import ConfigWatcher, RuntimeBuildError, load_runtime, restart_only_changes
 from monitor.service.schedule import Decision, Policy, first_delay, next_delay, on_tick
@@ -77,7 +77,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 AdminNotifier = Callable[[str], Awaitable[None]]
-TelegramProbe = Callable[[], Awaitable[tuple[bool, str]]]
+TelegramProbe = Callable[[], Awaitable[Reachability | None]]  # None: Telegram not configured
 
 
 class Monitor:
@@ -97,12 +97,12 @@ class Monitor:
         self._poll_slots = asyncio.Semaphore(config.fetch.concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         # The outbox sender (Telegram, or the console without a token).
-        self.delivery = build_delivery(settings, self.store)
+        self.delivery: Delivery = build_delivery(settings, self.store)
         self._deliver: Callable[[], Awaitable[int]] = self.delivery.deliver_due
-        # With Telegram: admin_notifier(text) tells telegram.admins (broken feeds,
-        # rejected config); telegram_probe() says whether the Bot API answers (/healthz).
-        self.admin_notifier: AdminNotifier | None = getattr(self.delivery, "notify_admins", None)
-        self.telegram_probe: TelegramProbe | None = getattr(self.delivery, "probe", None)
+        # admin_notifier(text) tells telegram.admins (broken feeds, rejected config);
+        # telegram_probe() says whether the Bot API answers (/healthz).
+        self.admin_notifier: AdminNotifier | None = self.delivery.notify_admins
+        self.telegram_probe: TelegramProbe = self.delivery.telegram_health
         self._scheduler = None
         self._in_flight: dict[str, asyncio.Task] = {}  # feed URL -> its running poll
         self._broken: set[str] = set()  # feed URLs known broken (reported once)
@@ -209,13 +209,24 @@ class Monitor:
         return decision.delay
 
     async def run_once(self) -> CycleReport:
-        """Poll every feed once, then deliver everything that is due."""
+        """Poll every feed once, delivering alerts as their polls queue them (a slow feed
+        holds back only its own), then deliver everything that is still due."""
         _declare_asyncio()
         feeds = self.runtime.settings.config.feeds
-        outcomes = await asyncio.gather(*(self.poll(feed) for feed in feeds))
+        await self.delivery.start(commands=False)
+        before = self.delivery.delivered
+
+        async def poll_and_deliver(feed: FeedConfig) -> PollOutcome:
+            outcome = await self.poll(feed)
+            if outcome.alerts_queued:
+                await self.delivery.deliver_due()
+            return outcome
+
+        outcomes = await asyncio.gather(*(poll_and_deliver(feed) for feed in feeds))
         report = CycleReport(list(outcomes))
         await self._flush_polls()
-        report.delivered = await self.delivery.drain()  # paced by the rate governor
+        await self.delivery.drain()  # what is left, paced by the rate governor
+        report.delivered = self.delivery.delivered - before
         return report
 
     # -- scheduling ----------------------------------------------------------
@@ -396,18 +407,22 @@ class Monitor:
         from apscheduler.schedulers.base import STATE_RUNNING
 
         feed_urls = [f.url for f in self.runtime.settings.config.feeds]
+
+        async def telegram_check() -> Reachability | None:
+            try:  # the probe has its own (shorter) timeout; this one is a guard
+                return await asyncio.wait_for(self.telegram_probe(), timeout=4.0)
+            except Exception as exc:  # noqa: BLE001
+                return Reachability(False, redact(f"{type(exc).__name__}: {exc}")[:300])
+
+        # Both at once: /healthz must answer within the container's 4 s check timeout.
+        telegram_task = asyncio.ensure_future(telegram_check())
         try:
-            broken = await asyncio.wait_for(asyncio.to_thread(self.store.count_broken, feed_urls), timeout=5.0)
+            broken = await asyncio.wait_for(asyncio.to_thread(self.store.count_broken, feed_urls), timeout=3.5)
             database_ok, database_error = True, None
         except Exception as exc:  # noqa: BLE001 - any failure here means "unreachable"
             broken, database_ok = 0, False
             database_error = redact(f"{type(exc).__name__}: {exc}")[:300]
-        telegram = None
-        if self.telegram_probe is not None:
-            try:
-                telegram = await asyncio.wait_for(self.telegram_probe(), timeout=5.0)
-            except Exception as exc:  # noqa: BLE001
-                telegram = (False, redact(f"{type(exc).__name__}: {exc}")[:300])
+        telegram = await telegram_task
         return verdict(
             scheduler_running=self._scheduler is not None and self._scheduler.state == STATE_RUNNING,
             database_ok=database_ok,

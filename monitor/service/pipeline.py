@@ -23,8 +23,7 @@ from monitor.ops.logs import get_logger
 from monitor.ops import metrics  # counters/histograms bumped below
 from monitor.service.schedule import cache_lifetime  # Cache-Control/Expires -> next poll
 from monitor.match import EntityMatch, Matcher
-from monitor.notify.console import CONSOLE_CHAT
-from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around
+from monitor.notify import CONSOLE_CHAT, AlertContent, format_alert_html, format_alert_plain, snippet_around
 from monitor.store import FeedState, database_problem, FoundMention, NewItem, QueuedAlert, Store, utcnow
 
 log = get_logger("monitor.service.pipeline")
@@ -257,7 +256,10 @@ async def _plan_entry(
     if found:
         too_old = first_poll and not _recent_enough(entry, config.defaults.backfill)
         if not too_old:
-            queued = _alerts_for(runtime, store, entry, outlet, text, found)
+            subscribers: list[str] = []
+            if config.telegram.token:  # a database read: in a thread, like every store call
+                subscribers = await asyncio.to_thread(store.subscribers_for, [m.entity_id for m in found])
+            queued = _alerts_for(runtime, subscribers, entry, outlet, text, found)
     item = NewItem(
         feed_id=state.id,
         guid=entry.guid,
@@ -327,11 +329,10 @@ def alert_content(entry_title: str, url: str, outlet: str, published, text: str,
 
 
 def _alerts_for(
-    runtime: Runtime, store: Store, entry: FeedEntry, outlet: str, text: str, found: list[EntityMatch]
+    runtime: Runtime, subscribers: list[str], entry: FeedEntry, outlet: str, text: str, found: list[EntityMatch]
 ) -> list[QueuedAlert]:
     content = alert_content(entry.title, entry.url or "", outlet, entry.published, text, found)
     html, plain = format_alert_html(content), format_alert_plain(content)
     chats = [runtime.alert_chat]
-    if runtime.settings.config.telegram.token:
-        chats += [chat for chat in store.subscribers_for(m.entity_id for m in found) if chat not in chats]
+    chats += [chat for chat in subscribers if chat not in chats]
     return [QueuedAlert(chat, html, plain) for chat in chats]

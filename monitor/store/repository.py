@@ -95,6 +95,7 @@ class OutboxRow:
     status: str
     attempts: int
     created_at: datetime
+    published_at: datetime | None = None  # the item's, for publish-to-alert latency
 
 
 class Store:
@@ -418,7 +419,8 @@ class Store:
     def due_alerts(self, limit: int = 100, chat_ids: Iterable[str] | None = None) -> list[OutboxRow]:
         """Queued alerts whose time has come, oldest first."""
         query = (
-            select(alerts)
+            select(alerts, items.c.published_at)
+            .join(items, items.c.id == alerts.c.item_id)
             .where(alerts.c.status == "queued", alerts.c.next_attempt_at <= utcnow())
             .order_by(alerts.c.id)
             .limit(limit)
@@ -427,10 +429,7 @@ class Store:
             query = query.where(alerts.c.chat_id.in_(list(chat_ids)))
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return [
-            OutboxRow(r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"], _aware(r["created_at"]))
-            for r in rows
-        ]
+        return [_outbox_row(r) for r in rows]
 
     def mark_sent(self, alert_id: int, message_id: int | None = None) -> None:
         with self.engine.begin() as conn:
@@ -508,17 +507,15 @@ class Store:
         """Queued alerts for Telegram (not the console) whose time has come, oldest first."""
         excluded = list(exclude_chats)
         query = (
-            select(alerts)
+            select(alerts, items.c.published_at)
+            .join(items, items.c.id == alerts.c.item_id)
             .where(alerts.c.status == "queued", alerts.c.next_attempt_at <= utcnow(), alerts.c.chat_id.not_in(excluded))
             .order_by(alerts.c.id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return [
-            OutboxRow(r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"], _aware(r["created_at"]))
-            for r in rows
-        ]
+        return [_outbox_row(r) for r in rows]
 
     def next_outbox_due(self, exclude_chats: Iterable[str] = ()) -> datetime | None:
         """When the earliest queued alert for Telegram (not the console) becomes due."""
@@ -727,6 +724,13 @@ def _known(conn, feed_id: int, guid: str | None, canonical_url: str | None, cont
         params["hash_"] = content_hash
     query = _known_query(bool(guid), bool(canonical_url), bool(content_hash))
     return conn.execute(query, params).first() is not None
+
+
+def _outbox_row(r: typing.Any) -> OutboxRow:
+    return OutboxRow(
+        r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"],
+        _aware(r["created_at"]), _aware(r["published_at"]),
+    )
 
 
 def _feed_state(row, name: str) -> FeedState:
