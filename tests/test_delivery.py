@@ -58,7 +58,8 @@ def seed(store: Store, chats: list[str], n: int, html: str | None = None, plain:
 
 def make_outbox(store: Store, fake: FakeTelegram, *, limits: Limits = FAST, read_timeout: float = 5.0, base_url: str | None = None) -> Outbox:
     bot = build_bot(fake.token, base_url or fake.base_url, read_timeout=read_timeout)
-    return Outbox(store, TelegramSender(bot), RateGovernor(limits))
+    # Telegram-wide trouble is probed again after 0.2 s (in production: backoff up to 5 min).
+    return Outbox(store, TelegramSender(bot), RateGovernor(limits), outage_backoff=lambda failures: 0.2)
 
 
 def statuses(store: Store) -> list[tuple[str, str, str | None]]:
@@ -202,6 +203,79 @@ async def test_telegram_unreachable_keeps_alerts_queued_then_delivers_backlog_in
     assert dead.counters.retried >= 1 and dead.counters.failed == 0
     await drain(make_outbox(store, fake))
     assert [m.text for m in fake.sent_messages()] == texts
+
+
+# -- answers shaped like the real service's: a definite answer is never 'unknown' ----------
+
+
+@pytest.mark.parametrize("status", ["500", "502", "503", "504"])
+@pytest.mark.parametrize("body", ["html", "json", "empty", "truncated"])
+async def test_server_errors_of_any_shape_are_retried_never_unknown(store, fake, status, body):
+    texts = seed(store, [CHANNEL], 2)
+    fake.add_fault(status, body=body)
+    outbox = make_outbox(store, fake)
+    await drain(outbox)
+    assert [m.text for m in fake.sent_messages()] == texts
+    assert {s for _, s, _ in statuses(store)} == {"sent"}
+    assert outbox.counters.unknown == 0 and outbox.counters.retried == 1
+    # While Telegram was taken as down, it was asked with getMe before any alert went again.
+    methods = [c.method for c in fake.calls if c.method in ("getMe", "sendMessage")]
+    assert methods[:3] == ["sendMessage", "getMe", "sendMessage"]
+
+
+async def test_a_slow_gateway_error_is_retried(store, fake):
+    texts = seed(store, [CHANNEL], 1)
+    fake.add_fault("504", delay=1.0)  # the front end waited for its upstream, then gave up
+    await drain(make_outbox(store, fake, read_timeout=5.0))
+    assert [m.text for m in fake.sent_messages()] == texts
+
+
+@pytest.mark.parametrize("body", ["json", "html"])
+async def test_429_in_any_shape_is_retried(store, fake, body):
+    texts = seed(store, [CHANNEL], 1)
+    fake.add_fault("429", retry_after=1, body=body)
+    outbox = make_outbox(store, fake)
+    await drain(outbox)
+    assert [m.text for m in fake.sent_messages()] == texts and outbox.counters.unknown == 0
+
+
+async def test_an_outage_holds_alerts_in_the_queue_and_probes_with_getme(store, fake):
+    """During an outage no alert is put at risk: after the first 502 the sender asks getMe,
+    backing off, and sends again only once Telegram answers."""
+    import asyncio
+
+    texts = seed(store, [CHANNEL, USER], 3)
+    fake.set_outage(502)
+    outbox = make_outbox(store, fake)
+    task = asyncio.create_task(outbox.run_until_idle())
+    try:
+        while len(fake.calls_to("getMe", status=None)) < 2:
+            await asyncio.sleep(0.05)
+        assert outbox.problem is not None and "502" in outbox.problem
+        assert {s for _, s, _ in statuses(store)} == {"queued"}
+        fake.set_outage(None)
+        await asyncio.wait_for(task, timeout=60)
+    finally:
+        task.cancel()
+        await outbox.sender.bot.shutdown()
+    assert [m.text for m in fake.sent_messages(int(CHANNEL))] == texts
+    assert [m.text for m in fake.sent_messages(int(USER))] == texts
+    assert outbox.problem is None and outbox.counters.unknown == 0
+    # The alerts in flight when it began (one per chat) found the outage; every other
+    # call during it was a getMe.
+    during = [c.method for c in fake.calls if c.status != 200]
+    assert during.count("sendMessage") <= 2 and during.count("getMe") >= 2
+
+
+def test_classify_error_answers():
+    from monitor.notify.telegram import ErrorAnswer
+
+    assert classify(ErrorAnswer(502, "502 Bad Gateway (an HTML page)", from_api=False)).kind == "retry"
+    assert classify(ErrorAnswer(503, "")).global_problem
+    assert classify(ErrorAnswer(429, "Too Many Requests", retry_after=4)).retry_after == 4
+    assert classify(ErrorAnswer(429, "no JSON", from_api=False)).kind == "retry"
+    refused = classify(ErrorAnswer(403, "403 Forbidden (an HTML page)", from_api=False))
+    assert refused.kind == "failed" and not refused.chat_gone
 
 
 # -- the lost-answer window: at most once ------------------------------------------

@@ -5,7 +5,7 @@ in production). State machine of one alert::
 
     queued --claim (committed before the call)--> sending
     sending --Message--> sent(message_id)
-    sending --429 / 5xx / unreachable--> queued (next_attempt_at, retry_after honoured)
+    sending --429 / 5xx / unreachable--> queued, in its place (the pause: retry_after, backoff)
     sending --chat not found / blocked / kicked / rejected--> failed(reason)
     sending --answer lost (read timeout, dropped connection)--> unknown (never resent)
     sending --process killed--> unknown at the next start (never resent)
@@ -71,6 +71,8 @@ class Outbox:
     max_in_flight: int = 16
     batch: int = 200
     counters: DeliveryCounters = field(default_factory=DeliveryCounters)
+    # Seconds to wait after the n-th Telegram-wide failure in a row, before probing again.
+    outage_backoff: Callable[[int], float] = backoff
 
     def __post_init__(self) -> None:
         self._in_flight: dict[str, asyncio.Task[None]] = {}  # chat -> its one send in flight (keeps per-chat order)
@@ -239,7 +241,7 @@ class Outbox:
     def _note_down(self, reason: str) -> None:
         """Telegram (or the way to it) is down: pause the whole sender, one probe per backoff step."""
         self._failures += 1
-        delay = backoff(self._failures)
+        delay = self.outage_backoff(self._failures)
         self.governor.pause_all(delay)
         if self._down is None:
             log.warning("telegram_unavailable", reason=reason, note="alerts are held in the outbox until it answers")
@@ -267,20 +269,18 @@ class Outbox:
                 log.warning("alert_sent_as_plain_text", alert=row.id, chat=row.chat_id, reason=result.reason)
             return
         if result.kind == "retry":
+            # The alert keeps its place (due now): the pause is the governor's, so the
+            # chat's later alerts wait behind it and the backlog goes out oldest first.
             self.counters.retried += 1
-            delay = 0.0
             if result.retry_after is not None:
                 self.counters.rate_limited += 1
                 metrics.ALERT_RETRIES.labels("flood_control").inc()
-                delay = result.retry_after
-                self.governor.pause_chat(row.chat_id, delay)
-                log.warning("telegram_flood_control", chat=row.chat_id, retry_after=delay)
+                self.governor.pause_chat(row.chat_id, result.retry_after)
+                log.warning("telegram_flood_control", chat=row.chat_id, retry_after=result.retry_after)
             else:
-                # Not about this chat: keep the alert's place (delay 0) so the backlog
-                # goes out oldest first once Telegram answers again.
                 metrics.ALERT_RETRIES.labels("telegram_unavailable").inc()
                 self._note_down(result.reason)
-            await self._db(store.finish_retry, row.id, attempt, delay, result.reason)
+            await self._db(store.finish_retry, row.id, attempt, 0.0, result.reason)
             return
         if result.kind == "failed":
             self.counters.failed += 1
