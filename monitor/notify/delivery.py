@@ -18,7 +18,7 @@ from monitor.config import Settings
 from monitor.notify.commands import CommandBot
 from monitor.notify.console import ConsoleDelivery, deliver_to_console
 from monitor.notify.outbox import Outbox
-from monitor.notify.ratelimit import Limits, RateGovernor
+from monitor.notify.ratelimit import Limits, RateGovernor, backoff
 from monitor.notify.telegram import Reachability, TelegramSender, build_bot
 from monitor.ops.logs import get_logger
 from monitor.store import Store
@@ -70,7 +70,9 @@ class TelegramDelivery:
             limits or Limits(configured.per_chat_per_second, configured.per_group_per_minute, configured.global_per_second)
         )
         self.sender = TelegramSender(self.bot, link_preview=telegram.link_preview)
-        self.outbox = Outbox(store, self.sender, self.governor)
+        self.outbox = Outbox(
+            store, self.sender, self.governor, outage_backoff=lambda failures: backoff(failures, cap=telegram.max_backoff)
+        )
         self._printed = 0
         self._ready = False
         self._serving: asyncio.Task[None] | None = None
