@@ -354,6 +354,9 @@ class RateLimits:
     global_per_second: int = 30
 
 
+TELEGRAM_LIMITS = RateLimits()  # the default; never changed in place (set_rate_limits replaces)
+
+
 class _Bucket:
     def __init__(self, rate_per_second: float, capacity: float) -> None:
         self.rate = rate_per_second
@@ -481,7 +484,7 @@ class FakeTelegram:
         *,
         token: str = DEFAULT_TOKEN,
         port: int = 0,
-        rate_limits: RateLimits | None = RateLimits(),
+        rate_limits: RateLimits | None = TELEGRAM_LIMITS,
         state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.token = token

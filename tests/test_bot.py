@@ -11,7 +11,7 @@ import pytest
 from conftest import write_config
 from fake_telegram import FakeTelegram
 from monitor.config import load_settings
-from monitor.notify import TelegramDelivery, split_message
+from monitor.notify import TelegramDelivery
 from monitor.notify.commands import resolve_entities
 from monitor.notify.ratelimit import Limits
 from monitor.store import Store

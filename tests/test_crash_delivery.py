@@ -226,7 +226,7 @@ def test_an_outage_of_error_pages_with_sigkills_in_it_loses_no_alert_and_doubles
                 service = start_service(config, log)
             # Held: the service asks getMe (and gets the error page) instead of sending.
             probes = calls(url, "getMe", outage["status"])
-            assert wait_until(lambda: calls(url, "getMe", outage["status"]) >= probes + 2, 30)
+            assert wait_until(lambda status=outage["status"], seen=probes: calls(url, "getMe", status) >= seen + 2, 30)
             service.send_signal(signal.SIGKILL)
             service.wait()
         control(url, "set_outage", status=None)

@@ -104,7 +104,7 @@ class Timeline:
 
     @property
     def gaps(self) -> list[float]:
-        return [b - a for a, b in zip(self.times, self.times[1:])]
+        return [b - a for a, b in zip(self.times, self.times[1:], strict=False)]
 
 
 async def test_scheduled_polls_use_conditional_get_and_remember_it(tmp_path, site):

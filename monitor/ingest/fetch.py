@@ -617,7 +617,7 @@ class Fetcher:
             raise TooLarge(
                 url, f"body decompresses to over the {limit}-byte limit (compression bomb?), stopped after {raw_size} bytes read"
             ) from None
-        except (zlib.error, *((brotli.error,) if brotli is not None else ())) as exc:
+        except (zlib.error, *((brotli.error,) if brotli is not None else ())) as exc:  # noqa: B030 - a tuple, built once
             raise BadEncoding(url, f"bad {response.headers.get('content-encoding')} content encoding: {exc}") from None
         if size > limit:
             raise TooLarge(url, f"body decompresses to over the {limit}-byte limit")

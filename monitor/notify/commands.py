@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import html
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.error import Conflict, InvalidToken, TelegramError
@@ -82,7 +82,14 @@ class _Entity(Protocol):
     def aliases(self) -> Sequence[_Alias]: ...
 
 
-Handler = Callable[..., Awaitable[None]]
+class _User(NamedTuple):
+    """Who wrote the command."""
+
+    id: int
+    username: str | None
+
+
+Handler = Callable[[str, str, _User], Awaitable[None]]
 
 
 def resolve_entities(terms: str, entities: Sequence[_Entity]) -> tuple[list[str], list[str]]:
@@ -224,20 +231,20 @@ class CommandBot:
             await self.reply(chat, f"Unknown command /{html.escape(command)}.\n\n" + html.escape(HELP))
             return
         log.info("command", chat=chat, command=command)
-        await handler(chat, args.strip(), user_id=user_id, username=username)
+        await handler(chat, args.strip(), _User(user_id, username))
 
-    async def _start(self, chat: str, args: str, *, user_id: int, username: str | None) -> None:
-        await asyncio.to_thread(self.store.register_subscriber, chat, username)
+    async def _start(self, chat: str, args: str, user: _User) -> None:
+        await asyncio.to_thread(self.store.register_subscriber, chat, user.username)
         await self.reply(chat, "Welcome. " + html.escape(HELP))
 
-    async def _help(self, chat: str, args: str, **_: object) -> None:
+    async def _help(self, chat: str, args: str, user: _User) -> None:
         await self.reply(chat, html.escape(HELP))
 
-    async def _subscribe(self, chat: str, args: str, *, user_id: int, username: str | None) -> None:
+    async def _subscribe(self, chat: str, args: str, user: _User) -> None:
         if not args:
             await self.reply(chat, "Follow what? /subscribe all, or entity ids or names (see /entities).")
             return
-        await asyncio.to_thread(self.store.register_subscriber, chat, username)
+        await asyncio.to_thread(self.store.register_subscriber, chat, user.username)
         if _norm(args) in ("all", "*", "everything"):
             await asyncio.to_thread(self.store.subscribe, chat, (), all_entities=True)
             await self.reply(chat, "Subscribed to all alerts.")
@@ -252,7 +259,7 @@ class CommandBot:
             lines.append("Not known: " + html.escape(", ".join(unknown)) + ". See /entities.")
         await self.reply(chat, "\n".join(lines))
 
-    async def _unsubscribe(self, chat: str, args: str, **_: object) -> None:
+    async def _unsubscribe(self, chat: str, args: str, user: _User) -> None:
         state = await asyncio.to_thread(self.store.subscription, chat)
         if state is None:
             await self.reply(chat, "You follow nothing yet. /subscribe to start.")
@@ -273,7 +280,7 @@ class CommandBot:
             lines.append("Not known: " + html.escape(", ".join(unknown)) + ".")
         await self.reply(chat, "\n".join(lines))
 
-    async def _list(self, chat: str, args: str, **_: object) -> None:
+    async def _list(self, chat: str, args: str, user: _User) -> None:
         state = await asyncio.to_thread(self.store.subscription, chat)
         if state is None or (not state[1] and not state[2]):
             await self.reply(chat, "You follow nothing yet. /subscribe all, or see /entities.")
@@ -285,13 +292,13 @@ class CommandBot:
             lines.append("Alerts are paused (the bot was blocked); send /start to resume.")
         await self.reply(chat, "\n".join(lines))
 
-    async def _entities(self, chat: str, args: str, **_: object) -> None:
+    async def _entities(self, chat: str, args: str, user: _User) -> None:
         lines = ["You can follow:"] + [
             f"• {html.escape(e.name)}: <code>{html.escape(e.id)}</code>" for e in self.entities
         ]
         await self.reply(chat, "\n".join(lines))
 
-    async def _recent(self, chat: str, args: str, **_: object) -> None:
+    async def _recent(self, chat: str, args: str, user: _User) -> None:
         entity_id = None
         if args:
             found, unknown = resolve_entities(args, self.entities)
@@ -311,8 +318,8 @@ class CommandBot:
             lines.append(f"• {link}\n  {html.escape(item.feed)} · {when} · {html.escape(', '.join(item.entities))}")
         await self.reply(chat, "\n".join(lines))
 
-    async def _status(self, chat: str, args: str, *, user_id: int, **_: object) -> None:
-        if user_id not in self.admins and int(chat) not in self.admins:
+    async def _status(self, chat: str, args: str, user: _User) -> None:
+        if user.id not in self.admins and int(chat) not in self.admins:
             await self.reply(chat, "Sorry, /status is for the bot's administrators.")
             return
         stats = await asyncio.to_thread(reports.stats, self.store)

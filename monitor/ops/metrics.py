@@ -10,6 +10,7 @@ restart and whichever process wrote the rows.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -74,7 +75,18 @@ RELOADS = Counter("monitor_config_reloads", "Configuration reloads by result (ap
 CONFIG_OK = Gauge("monitor_config_last_reload_ok", "1 if the last reload attempt was applied, 0 if rejected.", registry=REGISTRY)
 
 
-def observe_poll(outcome) -> None:
+class PollResult(Protocol):
+    """What observe_poll reads of a poll's outcome (monitor.service.pipeline.PollOutcome)."""
+
+    status: str
+    duration: float
+    entries: int
+    new_items: int
+    alerts_queued: int
+    error: str | None
+
+
+def observe_poll(outcome: PollResult) -> None:
     """Count one PollOutcome (monitor.service.pipeline)."""
     POLLS.labels(outcome.status).inc()
     POLL_SECONDS.observe(outcome.duration)
@@ -99,7 +111,7 @@ def observe_publish_to_alert(published_at: datetime | None, sent_at: datetime | 
     PUBLISH_TO_ALERT_SECONDS.observe(max(0.0, (sent_at - published_at).total_seconds()))
 
 
-def refresh_from_store(store, feed_urls: list[str]) -> None:
+def refresh_from_store(store: Any, feed_urls: list[str]) -> None:  # Any: ops sits below the store layer
     """Database-derived gauges; synchronous (run it in a thread)."""
     count, oldest = store.queue_depth()
     QUEUE_DEPTH.set(count)

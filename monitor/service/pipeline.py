@@ -173,7 +173,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         else []
     )
     pending: list[_Planned] = []
-    for (entry, canonical), is_known in zip(candidates, known):
+    for (entry, canonical), is_known in zip(candidates, known, strict=True):
         if is_known:
             continue
         try:
@@ -184,7 +184,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
             _item_failed(outcome, feed, entry, exc)
     if pending:
         results, db_error = await asyncio.to_thread(store.store_items, [(p.item, p.mentions, p.queued) for p in pending])
-        for planned, item_id in zip(pending, results):
+        for planned, item_id in zip(pending, results, strict=False):  # results stop at a database error
             if isinstance(item_id, Exception):
                 _item_failed(outcome, feed, planned.entry, item_id)
                 continue
