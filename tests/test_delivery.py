@@ -311,6 +311,22 @@ async def test_connection_dropped_before_accepting_is_the_documented_loss(store,
     assert reports.stats(store).alerts_by_status == {"unknown": 1}
 
 
+def test_stats_tells_the_operator_about_unknown_alerts(tmp_path, capsys, monkeypatch):
+    from conftest import write_config
+    from monitor.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    config = write_config(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    seed(store, [CHANNEL], 1)
+    store.claim_alert(store.due_outbox()[0].id)  # the process died mid-send
+    store.recover_in_flight("answer lost")
+    store.close()
+    assert main(["--config", str(config), "stats"]) == 0
+    out = capsys.readouterr().out
+    assert "unknown: 1" in out and "answer was lost" in out
+
+
 async def test_rows_left_sending_by_a_killed_process_become_unknown(store, fake):
     seed(store, [CHANNEL], 2)
     first = store.due_outbox()[0]
