@@ -28,6 +28,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+__all__ = [
+    "TELEGRAM_MAX_LENGTH",
+    "AlertContent",
+    "format_alert_html",
+    "format_alert_plain",
+    "hashtag",
+    "one_line_text",
+    "snippet_around",
+    "split_message",
+]
+
 TELEGRAM_MAX_LENGTH = 4096
 ELLIPSIS = "…"
 _SNIPPET_MIN_USEFUL = 40  # below this budget a snippet says nothing; drop it instead
