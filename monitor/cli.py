@@ -11,6 +11,7 @@ import asyncio
 import errno
 import json
 import sys
+import typing
 from pathlib import Path
 
 from rich.console import Console
@@ -27,7 +28,7 @@ EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + exits 2; keep it to one line
+    def error(self, message: str) -> typing.NoReturn:  # argparse prints usage + exits 2; keep it to one line
         self.exit(EXIT_USAGE, f"monitor: {message} (see monitor --help)\n")
 
 

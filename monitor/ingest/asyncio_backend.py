@@ -170,7 +170,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         # start_tls does not call connection_made again: from now on the protocol's flow
         # control and every stream operation use the TLS transport (pausing the raw TCP
         # transport under TLS would never be undone, and a body over _HIGH_WATER would stall).
-        self._protocol.transport = typing.cast(asyncio.Transport, tls)
+        self._protocol.transport = tls
         return AsyncioStream(self._protocol)
 
     def get_extra_info(self, info: str) -> typing.Any:

@@ -14,7 +14,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 
 class InstanceLocked(RuntimeError):
@@ -77,8 +77,8 @@ _ADVISORY_KEY = 0x1AA9_4A7C_4D0E_1701
 class PostgresInstanceLock:
     def __init__(self, storage_url: str):
         self.storage_url = storage_url
-        self._engine = None
-        self._conn = None
+        self._engine: Engine | None = None
+        self._conn: Connection | None = None
 
     def acquire(self) -> "PostgresInstanceLock":
         from sqlalchemy import create_engine, text

@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import urlsplit
 
 import sniffio
@@ -103,7 +104,7 @@ class Monitor:
         # telegram_probe() says whether the Bot API answers (/healthz).
         self.admin_notifier: AdminNotifier | None = self.delivery.notify_admins
         self.telegram_probe: TelegramProbe = self.delivery.telegram_health
-        self._scheduler = None
+        self._scheduler: Any = None  # an AsyncIOScheduler while running (APScheduler has no types)
         self._in_flight: dict[str, asyncio.Task] = {}  # feed URL -> its running poll
         self._broken: set[str] = set()  # feed URLs known broken (reported once)
         self._config_ok = True
@@ -258,6 +259,7 @@ class Monitor:
         if feed is None or url in self._in_flight:
             return  # removed by a reload, or (defensively) still polling
         task = asyncio.current_task()
+        assert task is not None  # APScheduler runs the job as a task
         self._in_flight[url] = task
         delay = self.runtime.settings.config.feed_interval(feed)
         try:

@@ -109,7 +109,9 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     # The feed's row is read once per process; after that the store's copy (kept up to
     # date by record_poll) saves a thread hop and a transaction per poll.
     name = feed.name or feed.url
-    state = store.cached_feed(feed.url, name) or await asyncio.to_thread(store.ensure_feed, feed.url, name)
+    state = store.cached_feed(feed.url, name)
+    if state is None:
+        state = await asyncio.to_thread(store.ensure_feed, feed.url, name)
     # configurable (defaults.broken_after); the default is the old max(6 x interval, 1 h).
     broken_after = timedelta(seconds=config.feed_broken_after(feed))
     try:
@@ -133,9 +135,10 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         planner = _planner(next_poll, "not_modified", None, lifetime)
         # Most polls end here; on a healthy feed they are bookkept in memory and written
         # in batches (Store.flush_polls), which saves a thread hop and a transaction each.
-        state = store.note_not_modified(state.id, planner) or await asyncio.to_thread(
-            store.record_poll, state.id, status="not_modified", next_poll=planner
-        )
+        noted = store.note_not_modified(state.id, planner)
+        if noted is None:
+            noted = await asyncio.to_thread(store.record_poll, state.id, status="not_modified", next_poll=planner)
+        state = noted
         return PollOutcome(feed.url, "not_modified", feed_state=state, cache_lifetime=lifetime)
 
     parsed = await asyncio.to_thread(

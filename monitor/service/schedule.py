@@ -141,13 +141,13 @@ def first_delay(
     """Delay of the first poll after a start: what the last run decided (backoff,
     Retry-After, declared ttl) still holds; a feed that is due (or new) gets a
     random slot in the first min(interval, spread) seconds."""
-    rng = rng or random
+    draw = rng or random
     if stored_next is not None:
         remaining = (stored_next - now).total_seconds()
         if remaining > 0:
             # A longer wait was decided for a reason (backoff, Retry-After, ttl): keep it.
             return remaining
-    return rng.uniform(0, max(0.0, min(policy.interval, spread)))
+    return draw.uniform(0, max(0.0, min(policy.interval, spread)))
 
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d+)\"?", re.IGNORECASE)

@@ -109,10 +109,10 @@ def stats(store: Store) -> Stats:
     now = utcnow()
     day, week = now - timedelta(days=1), now - timedelta(days=7)
     with store.engine.connect() as conn:
-        item_counts = dict(
+        item_counts: dict[int, int] = dict(
             conn.execute(select(items.c.feed_id, func.count()).group_by(items.c.feed_id)).all()
         )
-        matched_counts = dict(
+        matched_counts: dict[int, int] = dict(
             conn.execute(
                 select(items.c.feed_id, func.count(func.distinct(items.c.id)))
                 .join(matches, matches.c.item_id == items.c.id)

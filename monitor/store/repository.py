@@ -36,6 +36,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@typing.overload
+def _aware(value: datetime) -> datetime: ...
+@typing.overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything here is UTC."""
     if value is None or value.tzinfo is not None:
@@ -538,9 +542,9 @@ class Store:
             ).rowcount
             if claimed != 1:
                 return None
-            return int(
-                conn.execute(delivery_attempts.insert().values(alert_id=alert_id, started_at=utcnow())).inserted_primary_key[0]
-            )
+            key = conn.execute(delivery_attempts.insert().values(alert_id=alert_id, started_at=utcnow())).inserted_primary_key
+            assert key is not None  # an INSERT always has one
+            return int(key[0])
 
     def _finish(self, alert_id: int, attempt_id: int, outcome: str, detail: str | None, **values) -> bool:
         with self.engine.begin() as conn:
