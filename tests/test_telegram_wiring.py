@@ -337,3 +337,34 @@ def test_run_once_delivers_while_a_slow_feed_is_still_being_fetched(tmp_path, si
     assert main(["--config", str(config), "run", "--once"]) == 0
     assert seen_during_slow_fetch == [1]  # delivered while the slow feed was still arriving
     assert len(fake.sent_messages(CHANNEL)) == 1
+
+
+# -- operator notices reach the admins through the Bot API ---------------------------------
+
+
+async def test_broken_feeds_and_rejected_edits_reach_the_admins_on_telegram(tmp_path, site, fake):
+    admin = 7007
+    fake.add_chat(admin, "private")
+    hits: list[int] = []
+
+    def flaky(handler):
+        hits.append(1)
+        if len(hits) == 1:
+            return Response(rss([("q", "Quiet news")]), 200, {"Content-Type": "application/rss+xml"})
+        return Response(b"down", 500, {"Content-Type": "text/plain"})
+
+    site.routes["/flaky.xml"] = flaky
+    config = config_for(
+        tmp_path,
+        [{"url": site.url("/flaky.xml"), "name": "Flaky", "interval": "0.2s"}],
+        service={"reload_check": "0.2s"},
+        defaults={"jitter": 0, "broken_after": "0.3s", "max_backoff": "0.2s", "broken_retry": "0.2s"},
+        telegram=telegram_section(fake, commands=False, admins=[admin]),
+    )
+    async with running(config):
+        await asyncio.to_thread(fake.wait_for_messages, 1, 20.0, admin)
+        [notice] = fake.sent_messages(admin)
+        assert "Flaky" in notice.text and "broken since" in notice.text and "HTTP 500" in notice.text
+        config.write_text(config.read_text() + "\nfeeds: [oops\n")
+        await asyncio.to_thread(fake.wait_for_messages, 2, 20.0, admin)
+        assert "config rejected" in fake.sent_messages(admin)[1].text
