@@ -50,6 +50,12 @@ async def get(port: int, path: str, timeout: float = 5.0) -> httpx.Response:
         return await client.get(f"http://127.0.0.1:{port}{path}", timeout=timeout)
 
 
+async def health_port(monitor) -> int:
+    """The port /healthz listens on, once it listens (service.health_port 0: any free port)."""
+    await until(lambda: monitor.health_server is not None and monitor.health_server.port != 0)
+    return monitor.health_server.port
+
+
 async def healthz(port: int) -> dict:
     # 4.5 s: the Docker HEALTHCHECK gives /healthz 4 s; a probe of a hanging Bot API must not exceed it.
     answer = await get(port, "/healthz", timeout=4.5)
@@ -100,8 +106,7 @@ async def test_healthz_and_metrics_tell_the_truth_through_a_telegram_outage(tmp_
         telegram=telegram_section(fake, commands=False),
     )
     async with running(config) as monitor:
-        await until(lambda: monitor.health_server is not None)
-        port = monitor.health_server.port
+        port = await health_port(monitor)
         await until(lambda: len(fake.sent_messages(CHANNEL)) == 1)
         health = await healthz(port)
         assert health["status"] == "ok" and health["checks"]["telegram"] == "ok", health
@@ -202,8 +207,7 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
     fake.add_fault("drop_before")  # the third: the connection dropped, no answer
 
     async with running(config) as monitor:
-        await until(lambda: monitor.health_server is not None)
-        port = monitor.health_server.port
+        port = await health_port(monitor)
         baseline = await scrape(port)
         # In flight: the slow feed's poll is open while we look.
         in_flight = await until_metric(port, lambda page: value(page, "monitor_polls_in_flight") >= 1)
@@ -291,12 +295,12 @@ async def test_no_database_statement_runs_on_the_event_loop(tmp_path, site, fake
             if threading.get_ident() == loop_thread:
                 on_loop.append(statement.split("\n")[0][:80])
 
-        await until(lambda: monitor.health_server is not None)
+        port = await health_port(monitor)
         await until(lambda: len(fake.sent_messages(SUBSCRIBER)) == 2 and len(fake.sent_messages(CHANNEL)) == 2)
         fake.push_message(SUBSCRIBER, "/list")
         await until(lambda: len(fake.sent_messages(SUBSCRIBER)) == 3)
-        await get(monitor.health_server.port, "/healthz")
-        await get(monitor.health_server.port, "/metrics")
+        await get(port, "/healthz")
+        await get(port, "/metrics")
         await until(lambda: site.hits("/wire.xml") >= 3)
         event.remove(monitor.store.engine, "before_cursor_execute", spy)
     assert on_loop == []

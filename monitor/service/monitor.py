@@ -475,12 +475,12 @@ class Monitor:
         metrics.FEEDS.set(len(config.feeds))
         metrics.CONFIG_OK.set(1)
         if config.service.health_port is not None:
-            self.health_server = HealthServer(config.service.health_host, config.service.health_port, self.health, self._refresh_metrics)
+            server = HealthServer(config.service.health_host, config.service.health_port, self.health, self._refresh_metrics)
             try:
-                await self.health_server.start()
+                await server.start()
+                self.health_server = server  # set once it listens: its port is the real one
             except OSError as exc:
                 log.error("health_unavailable", host=config.service.health_host, port=config.service.health_port, error=str(exc))
-                self.health_server = None
         watcher = loop.create_task(self._watch_config(stop))
         log.info("started", feeds=len(config.feeds), database=self.store.display_url)
         try:
