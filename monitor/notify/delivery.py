@@ -90,8 +90,8 @@ class TelegramDelivery:
         if self._ready:
             return
         self._ready = True
-        try:
-            await self.bot.initialize()  # opens the HTTP clients (closed by stop()) and calls getMe
+        try:  # opens the HTTP clients (closed by stop()) and calls getMe; a hanging Bot API must not hold the start
+            await asyncio.wait_for(self.bot.initialize(), timeout=PROBE_TIMEOUT_SECONDS + 1)
         except Exception:  # noqa: BLE001 - the probe below says why, and holds the alerts
             pass
         await self.outbox.check_reachable()
