@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import re
+from typing import Any
 
 import trafilatura
 from lxml.html import HtmlElement
@@ -46,7 +47,7 @@ _LONG_TAG_BYTES = re.compile(_LONG_TAG.pattern.encode())
 #   ("Leave a comment", "Share your thoughts") come with them.
 # - deduplicate=True would keep a process-wide cache of seen paragraphs: the second
 #   copy of a syndicated story (or a re-fetch) would come back empty.
-TRAFILATURA_OPTIONS: dict[str, bool] = {
+TRAFILATURA_OPTIONS: dict[str, Any] = {
     "include_comments": False,
     "include_tables": True,
     "favor_precision": False,
