@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo run test bench check-config clean
+.PHONY: venv demo run test lint bench check-config clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,11 @@ check-config: venv
 
 test: venv
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Static checks, configured in pyproject.toml: ruff (bugs, not style) and mypy.
+lint: venv
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy
 
 # Speed and quality are measured here, never asserted by timed unit tests.
 # The idle benchmark runs for 3 minutes; the numbers are in the README and docs/.

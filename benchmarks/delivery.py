@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from fake_telegram import FakeTelegram, RateLimits  # noqa: E402
-from monitor.notify.outbox import Limits, Outbox, RateGovernor  # noqa: E402
+from monitor.notify.outbox import Outbox  # noqa: E402
+from monitor.notify.ratelimit import Limits, RateGovernor  # noqa: E402
 from monitor.notify.telegram import TelegramSender, build_bot  # noqa: E402
 from monitor.store import NewItem, QueuedAlert, Store  # noqa: E402
 

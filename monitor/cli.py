@@ -341,6 +341,11 @@ def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     console.print(entities)
     alerts = ", ".join(f"{status}: {n}" for status, n in sorted(result.alerts_by_status.items())) or "none"
     console.print(f"Alerts: {alerts}", highlight=False)
+    if unknown := result.alerts_by_status.get("unknown", 0):
+        console.print(
+            f"  {unknown} unknown: sent, but Telegram's answer was lost (may or may not have arrived; not resent)",
+            highlight=False,
+        )
     for chat, reason in result.failed_alerts:
         console.print(f"  failed to {chat}: {reason}", highlight=False, markup=False)
     return EXIT_OK

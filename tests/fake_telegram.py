@@ -26,8 +26,12 @@ token check (401), unknown methods (404), chat lookup (400 chat not found),
 blocked / kicked bot (403), message text rules (empty, over 4096 UTF-16 code
 units after entity parsing, HTML parse errors), edit rules, per-chat /
 per-group / global flood control (429 with retry_after), long-polling
-getUpdates, and scriptable faults (429, 502, a reply slower than the client's
-timeout, a connection dropped after the message was accepted).
+getUpdates, and scriptable faults: errors shaped as the real service shapes
+them (the API's JSON error objects; nginx HTML pages for 502/503/504 from its
+front end, or empty and cut-off bodies), a reply slower than the client's
+timeout, a connection dropped before the request was read or after the message
+was accepted, and an outage in which every call gets the same error page
+(``set_outage``).
 """
 
 from __future__ import annotations
@@ -279,7 +283,23 @@ def validate_html(text: str) -> str:
 # Faults and flood control
 # ---------------------------------------------------------------------------
 
-FAULT_KINDS = ("429", "502", "delay", "drop", "drop_before")
+# Errors come in two shapes, as from the real service: the Bot API itself answers
+# JSON ({"ok": false, "error_code": ..., "description": ..., "parameters": {...}}),
+# while its nginx front end answers 502/503/504 during an outage with an HTML page
+# (or, from a proxy that gave up, an empty or cut-off body).
+SERVER_ERROR_KINDS = ("500", "502", "503", "504")
+FAULT_KINDS = ("429", *SERVER_ERROR_KINDS, "delay", "drop", "drop_before")
+BODY_SHAPES = ("json", "html", "empty", "truncated")
+
+
+def nginx_page(status: int) -> bytes:
+    """The page nginx serves for a gateway error (what api.telegram.org answers in an outage)."""
+    phrase = HTTPStatus(status).phrase
+    return (
+        f"<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode("ascii")
 
 
 @dataclass
@@ -287,12 +307,17 @@ class Fault:
     """A scripted failure for the next `times` calls of `method` (None: any method).
 
     kinds:
-      "429"          answer 429 Too Many Requests with retry_after; nothing recorded
-      "502"          answer 502 Bad Gateway; nothing recorded
+      "429"          answer 429 Too Many Requests with parameters.retry_after; nothing recorded
+      "500".."504"   answer that server error; nothing recorded. `body` says its shape:
+                     "html" (nginx's page, the default for 502-504), "json" (the API's own
+                     error object, the default for 500), "empty", or "truncated" (a
+                     Content-Length promising more than is sent before the connection closes)
       "delay"        process and record the call, then wait `delay` seconds before
                      answering (a client with a shorter timeout loses the answer)
       "drop"         process and record the call, then close the connection unanswered
-      "drop_before"  close the connection before processing; nothing recorded
+      "drop_before"  close the connection before reading the request body; nothing recorded
+
+    `delay` also slows the error answers (a gateway that waited for its upstream).
     """
 
     kind: str
@@ -300,10 +325,19 @@ class Fault:
     method: str | None = "sendMessage"
     retry_after: int = 1
     delay: float = 0.0
+    body: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+        if self.body is not None and self.body not in BODY_SHAPES:
+            raise ValueError(f"unknown body shape {self.body!r}; expected one of {BODY_SHAPES}")
+
+    @property
+    def shape(self) -> str:
+        if self.body is not None:
+            return self.body
+        return "html" if self.kind in ("502", "503", "504") else "json"
 
 
 @dataclass
@@ -318,6 +352,9 @@ class RateLimits:
     per_chat_burst: int = 3
     per_group_per_minute: int = 20
     global_per_second: int = 30
+
+
+TELEGRAM_LIMITS = RateLimits()  # the default; never changed in place (set_rate_limits replaces)
 
 
 class _Bucket:
@@ -389,11 +426,14 @@ class Chat:
 class ApiError(Exception):
     """An error answer: HTTP status, Telegram description, optional parameters."""
 
-    def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None):
+    def __init__(
+        self, status: int, description: str, parameters: dict[str, Any] | None = None, *, shape: str = "json"
+    ):
         super().__init__(description)
         self.status = status
         self.description = description
         self.parameters = parameters
+        self.shape = shape  # json (the API's error object), html, empty, truncated (see Fault)
 
 
 def _bad_request(reason: str) -> ApiError:
@@ -444,7 +484,7 @@ class FakeTelegram:
         *,
         token: str = DEFAULT_TOKEN,
         port: int = 0,
-        rate_limits: RateLimits | None = RateLimits(),
+        rate_limits: RateLimits | None = TELEGRAM_LIMITS,
         state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.token = token
@@ -515,6 +555,7 @@ class FakeTelegram:
             self.count_429 = 0
             self.commands: dict[str, list[dict[str, Any]]] = {}
             self._faults: list[Fault] = []
+            self._outage: Fault | None = None
             self._next_message_id: dict[int, int] = {}
             self._updates: list[dict[str, Any]] = []
             self._next_update_id = 1
@@ -611,10 +652,17 @@ class FakeTelegram:
         method: str | None = "sendMessage",
         retry_after: int = 1,
         delay: float = 0.0,
+        body: str | None = None,
     ) -> None:
         """Script the next `times` calls of `method` (None: any) to fail; see Fault."""
         with self._lock:
-            self._faults.append(Fault(kind, times, method, retry_after, delay))
+            self._faults.append(Fault(kind, times, method, retry_after, delay, body))
+
+    def set_outage(self, status: int | None = 502, body: str | None = None, delay: float = 0.0) -> None:
+        """Until called again with None: the front end answers every Bot API call (getMe,
+        sendMessage, getUpdates, ...) with this server error; nothing is recorded as sent."""
+        with self._lock:
+            self._outage = None if status is None else Fault(str(status), 1, None, delay=delay, body=body)
 
     def set_rate_limits(self, limits: RateLimits | dict[str, Any] | None) -> None:
         """None turns flood control off."""
@@ -922,7 +970,7 @@ class FakeTelegram:
 # Scripting actions reachable over HTTP (POST /_fake/<action>, JSON kwargs).
 CONTROL_ACTIONS = {
     "reset", "add_chat", "add_channel", "block_chat", "kick_bot", "push_update",
-    "push_message", "add_fault", "set_rate_limits",
+    "push_message", "add_fault", "set_outage", "set_rate_limits",
 }
 
 
@@ -981,8 +1029,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         fake = self.server.fake
+        path = urlsplit(self.path).path
+        m = re.fullmatch(r"/bot([^/]*)/([A-Za-z0-9_]+)", path)
+        method = m.group(2) if m else ""
+        # Faults that strike before the request body is read.
+        outage = fake._outage
+        fault = fake._take_fault(method) if m else None
+        if fault is not None and fault.kind == "drop_before":
+            fake._record_fault(method, {}, None)
+            self._drop()
+            return
         try:
-            path = urlsplit(self.path).path
             params = self._read_params()
         except ValueError as exc:
             self._reply(400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"})
@@ -990,11 +1047,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/_fake/"):
             self._control(path.removeprefix("/_fake/"), params)
             return
-        m = re.fullmatch(r"/bot([^/]*)/([A-Za-z0-9_]+)", path)
         if m is None:
             self._error(ApiError(404, "Not Found"))
             return
-        token, method = m.groups()
+        token = m.group(1)
+        if outage is not None:  # the front end answers before the API sees the call
+            fake._record_fault(method, _normalise_params(params), self._fault_error(outage))
+            fake._stopping.wait(outage.delay)
+            self._error(self._fault_error(outage))
+            return
         if token != fake.token:
             self._error(ApiError(401, "Unauthorized"))
             return
@@ -1003,21 +1064,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         params = _normalise_params(params)
-        fault = fake._take_fault(method)
-        if fault is not None and fault.kind in ("429", "502", "drop_before"):
-            error = {
-                "429": ApiError(
-                    429, f"Too Many Requests: retry after {fault.retry_after}",
-                    {"retry_after": fault.retry_after},
-                ),
-                "502": ApiError(502, "Bad Gateway"),
-                "drop_before": None,
-            }[fault.kind]
+        if fault is not None and fault.kind in ("429", *SERVER_ERROR_KINDS):
+            error = self._fault_error(fault)
             fake._record_fault(method, params, error)
-            if error is None:
-                self._drop()
-            else:
-                self._error(error)
+            fake._stopping.wait(fault.delay)
+            self._error(error)
             return
 
         try:
@@ -1078,20 +1129,44 @@ class _Handler(BaseHTTPRequestHandler):
             fake._write_state()
         self._reply(200, {"ok": True, "result": result})
 
+    @staticmethod
+    def _fault_error(fault: Fault) -> ApiError:
+        if fault.kind == "429":
+            return ApiError(
+                429, f"Too Many Requests: retry after {fault.retry_after}",
+                {"retry_after": fault.retry_after}, shape=fault.shape,
+            )
+        status = int(fault.kind)
+        return ApiError(status, HTTPStatus(status).phrase, shape=fault.shape)
+
     def _error(self, exc: ApiError) -> None:
         body: dict[str, Any] = {"ok": False, "error_code": exc.status, "description": exc.description}
         if exc.parameters:
             body["parameters"] = exc.parameters
-        self._reply(exc.status, body)
+        if exc.shape == "json":
+            self._reply(exc.status, body)
+            return
+        page = nginx_page(exc.status) if exc.status in (502, 503, 504) else json.dumps(body).encode()
+        if exc.shape == "empty":
+            self._send(exc.status, b"", "text/html")
+        elif exc.shape == "truncated":
+            # Promise the whole page, send half of it, hang up.
+            self._send(exc.status, page[: len(page) // 2], "text/html", length=len(page))
+            self._drop()
+        else:
+            self._send(exc.status, page, "text/html")
 
     def _reply(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self._send(status, json.dumps(body, ensure_ascii=False).encode("utf-8"), "application/json")
+
+    def _send(self, status: int, data: bytes, content_type: str, *, length: int | None = None) -> None:
         try:
             self.send_response(status, HTTPStatus(status).phrase)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data) if length is None else length))
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
         except OSError:
             self.close_connection = True  # the client gave up (e.g. timed out); nothing to do
 

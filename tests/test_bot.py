@@ -10,9 +10,10 @@ import pytest
 
 from conftest import write_config
 from fake_telegram import FakeTelegram
-from monitor.notify.commands import resolve_entities, split_reply
 from monitor.config import load_settings
-from monitor.notify.outbox import Limits, TelegramDelivery
+from monitor.notify import TelegramDelivery
+from monitor.notify.commands import resolve_entities
+from monitor.notify.ratelimit import Limits
 from monitor.store import Store
 
 USER = 4242
@@ -143,8 +144,3 @@ def test_resolve_entities_by_id_name_hashtag_and_alias(settings):
     assert found == ["kataeb-hezbollah", "taji-base"] and unknown == ["nowhere"]
     found, _ = resolve_entities("KATAEB HEZBOLLAH", entities)
     assert found == ["kataeb-hezbollah"]
-
-
-def test_long_replies_are_split_under_the_limit():
-    parts = split_reply("\n".join("line %d %s" % (i, "x" * 90) for i in range(200)))
-    assert len(parts) > 1 and all(len(p) <= 4000 for p in parts)

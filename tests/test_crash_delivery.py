@@ -98,17 +98,18 @@ def wait_until(predicate, timeout: float) -> bool:
     return False
 
 
-def test_sigkill_while_queued_and_in_flight_never_doubles_or_loses_unattempted(tmp_path, site):
-    fake, url, state = start_fake(tmp_path)
+def wire_with_subscribers(tmp_path: Path, site, url: str, **telegram: object) -> tuple[Path, Path]:
+    """The feed of ITEMS matching reports, a config sending to the fake's channel, and three
+    subscribers following everything (4 alerts per item); returns (config, database)."""
     site.add("/rss.xml", feed_xml(site), "application/rss+xml")
     config = write_config(
         tmp_path, [{"url": site.url("/rss.xml"), "name": "Wire", "interval": "1h"}],
         telegram={"token": DEFAULT_TOKEN, "channel": "@iraq_watch", "api_base_url": f"{url}/bot", "commands": False,
-                  "rate_limits": {"per_chat_per_second": 8, "per_group_per_minute": 480, "global_per_second": 25}},
+                  "rate_limits": {"per_chat_per_second": 8, "per_group_per_minute": 480, "global_per_second": 25},
+                  **telegram},
         fetch={"fetch_pages": False},
     )
     db = tmp_path / "monitor.db"
-    # Three subscribers following everything: 4 alerts per item.
     from monitor.store import Store
 
     store = Store(f"sqlite:///{db}")
@@ -116,6 +117,34 @@ def test_sigkill_while_queued_and_in_flight_never_doubles_or_loses_unattempted(t
         store.subscribers.register(str(chat), None)
         store.subscribers.subscribe(str(chat), (), all_entities=True)
     store.close()
+    return config, db
+
+
+def kill_all(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def outcome(db: Path, state: Path) -> tuple[list[tuple], list[dict], Counter]:
+    """The alert rows, the messages Telegram holds, and how often each (chat, text) arrived."""
+    sent = messages(state)
+    return alert_rows(db), sent, Counter((m["chat_id"], m["raw_text"]) for m in sent)
+
+
+def run_to_the_end(config: Path, db: Path, log) -> subprocess.Popen:
+    """A last run left to deliver everything, then stopped gracefully."""
+    service = start_service(config, log)
+    assert wait_until(lambda: all(r[2] not in ("queued", "sending") for r in alert_rows(db)), 60)
+    service.send_signal(signal.SIGTERM)
+    assert service.wait(timeout=30) == 0
+    return service
+
+
+def test_sigkill_while_queued_and_in_flight_never_doubles_or_loses_unattempted(tmp_path, site):
+    fake, url, state = start_fake(tmp_path)
+    config, db = wire_with_subscribers(tmp_path, site, url)
     total = ITEMS * (1 + len(SUBSCRIBERS))
     log = open(tmp_path / "service.log", "ab")
     kills = []
@@ -146,20 +175,12 @@ def test_sigkill_while_queued_and_in_flight_never_doubles_or_loses_unattempted(t
         kills.append(len(messages(state)))
 
         # Run 4: left to finish, then stopped gracefully.
-        service = start_service(config, log)
-        assert wait_until(lambda: all(r[2] not in ("queued", "sending") for r in alert_rows(db)), 60)
-        service.send_signal(signal.SIGTERM)
-        assert service.wait(timeout=30) == 0
+        service = run_to_the_end(config, db, log)
     finally:
-        for process in (service, fake):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        kill_all(service, fake)
         log.close()
 
-    rows = alert_rows(db)
-    sent = messages(state)
-    delivered = Counter((m["chat_id"], m["raw_text"]) for m in sent)
+    rows, sent, delivered = outcome(db, state)
     assert max(delivered.values()) == 1, "an alert was delivered twice"
 
     def key(row):
@@ -186,3 +207,44 @@ def test_sigkill_while_queued_and_in_flight_never_doubles_or_loses_unattempted(t
         assert arrived_order == sorted(ids)
     print(f"\ncrash test: {total} alerts, kills after {kills} messages; sent={statuses['sent']}, "
           f"unknown={len(unknown)} (of which actually delivered: {arrived}), duplicates=0")
+
+
+def calls(url: str, method: str, status: int) -> int:
+    return sum(1 for c in control(url, "state")["calls"] if c["method"] == method and c["status"] == status)
+
+
+def test_an_outage_of_error_pages_with_sigkills_in_it_loses_no_alert_and_doubles_none(tmp_path, site):
+    """429s, then Telegram's front end answering 502/503/504 pages (HTML, empty, cut off,
+    slow) for a long while, the service SIGKILLed three times during it, then Telegram
+    back: every alert arrives exactly once, in order, and none is left 'unknown'."""
+    fake, url, state = start_fake(tmp_path)
+    config, db = wire_with_subscribers(tmp_path, site, url, max_backoff="0.5s")
+    total = ITEMS * (1 + len(SUBSCRIBERS))
+    log = open(tmp_path / "service.log", "ab")
+    outages = [dict(status=502), dict(status=503, body="empty"), dict(status=504, body="truncated", delay=0.5)]
+    try:
+        control(url, "add_fault", kind="429", times=3, retry_after=1)
+        service = start_service(config, log)
+        assert wait_until(lambda: len(messages(state)) >= 6, 60), (tmp_path / "service.log").read_text()
+        for n, outage in enumerate(outages):
+            control(url, "set_outage", **outage)
+            if n:
+                service = start_service(config, log)
+            # Held: the service asks getMe (and gets the error page) instead of sending.
+            probes = calls(url, "getMe", outage["status"])
+            assert wait_until(lambda status=outage["status"], seen=probes: calls(url, "getMe", status) >= seen + 2, 30)
+            service.send_signal(signal.SIGKILL)
+            service.wait()
+        control(url, "set_outage", status=None)
+        service = run_to_the_end(config, db, log)
+    finally:
+        kill_all(service, fake)
+        log.close()
+
+    rows, sent, delivered = outcome(db, state)
+    assert len(rows) == total and Counter(r[2] for r in rows) == {"sent": total}
+    assert len(sent) == total and max(delivered.values()) == 1
+    errors = Counter(c["status"] for c in json.loads(state.read_text())["calls"] if c["status"] != 200)
+    assert errors[429] == 3 and errors[502] and errors[503] and errors[504]
+    print(f"\noutage test: {total} alerts exactly once through 3 x 429 and 3 outages with a SIGKILL each; "
+          f"error answers seen: {dict(errors)}")

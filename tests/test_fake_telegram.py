@@ -309,6 +309,43 @@ async def test_502_fault_raises_network_error(fake: FakeTelegram) -> None:
     assert fake.sent_messages() == []
 
 
+async def test_error_answers_are_shaped_like_the_real_services(fake: FakeTelegram) -> None:
+    """The API answers JSON errors; its nginx front end answers gateway errors with an
+    HTML page, and a proxy may send nothing or hang up half-way through."""
+    url = f"{fake.base_url}{fake.token}/sendMessage"
+    data = {"chat_id": str(CHANNEL_ID), "text": "x"}
+    fake.add_fault("502")
+    fake.add_fault("500")
+    fake.add_fault("503", body="empty")
+    fake.add_fault("504", body="truncated")
+    fake.add_fault("429", retry_after=3)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        page = await client.post(url, data=data)
+        assert page.status_code == 502 and page.headers["content-type"] == "text/html"
+        assert "<title>502 Bad Gateway</title>" in page.text and "nginx" in page.text
+        api = await client.post(url, data=data)
+        assert api.status_code == 500 and api.json() == {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+        empty = await client.post(url, data=data)
+        assert empty.status_code == 503 and empty.content == b""
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.post(url, data=data)  # the status line came, the body never finished
+        flood = await client.post(url, data=data)
+        assert flood.status_code == 429 and flood.json()["parameters"] == {"retry_after": 3}
+    assert fake.sent_messages() == []
+
+
+async def test_an_outage_answers_every_method_until_it_ends(fake: FakeTelegram) -> None:
+    async with make_bot(fake) as bot:  # (entering calls getMe)
+        fake.set_outage(503, body="html")
+        for call in (bot.get_me, lambda: bot.send_message(CHANNEL_ID, "x"), lambda: bot.get_updates(timeout=0)):
+            with pytest.raises(NetworkError, match="Service Unavailable"):
+                await call()
+        fake.set_outage(None)
+        await bot.send_message(CHANNEL_ID, "after")
+    assert [m.text for m in fake.sent_messages()] == ["after"]
+    assert [c.status for c in fake.calls_to("getMe", status=None)] == [200, 503]
+
+
 async def test_slow_answer_times_out_but_message_is_recorded(fake: FakeTelegram) -> None:
     fake.add_fault("delay", delay=1.5)
     async with make_bot(fake) as bot:

@@ -18,6 +18,7 @@ from monitor.notify.format import (
     format_alert_plain,
     hashtag,
     snippet_around,
+    split_message,
 )
 
 SNIPPET = "Coalition forces handed over Taji base to the Iraqi army on Sunday."
@@ -290,3 +291,57 @@ def test_escaping_matches_html_escape() -> None:
     # The property test relies on validate_html; make sure it is not trivially lenient.
     with pytest.raises(EntityParseError):
         validate_html("<b>" + html.escape("<x>", quote=False).replace("&lt;", "<") + "</b>")
+
+
+# -- long bot replies ---------------------------------------------------------------
+
+
+def _visible_words(text_html: str) -> list[str]:
+    return parse_html(text_html)[0].split()
+
+
+def test_split_keeps_lines_whole_and_in_order():
+    lines = [f"• feed {i}: " + "x" * 90 for i in range(200)]
+    parts = split_message("\n".join(lines), 4000)
+    assert len(parts) > 1 and all(utf16_len(p) <= 4000 for p in parts)
+    assert "\n".join(parts).split("\n") == lines  # every cut at a line end, nothing reordered
+
+
+def test_a_line_longer_than_the_limit_comes_after_the_text_before_it():
+    text = "first line\n" + "word " * 1000 + "\nlast line"
+    parts = split_message(text, 1000)
+    assert parts[0].startswith("first line")
+    assert _visible_words("\n".join(parts)) == text.split()
+    assert all(utf16_len(p) <= 1000 for p in parts)
+
+
+def test_a_cut_never_splits_a_tag_or_an_entity_and_each_part_is_valid_html():
+    link = '<a href="https://example.org/a?x=1&amp;y=2">Rockets &amp; drones hit <b>Camp Taji</b></a>'
+    text = "<b>Status</b>\n" + " ".join([link] * 120) + "\n<i>" + "&lt;tail&gt; " * 300 + "</i>"
+    parts = split_message(text, 500)
+    for part in parts:
+        assert utf16_len(part) <= 500
+        validate_html(part)  # raises on a cut tag, a cut entity or an unbalanced tag
+    assert _visible_words("\n".join(parts)) == _visible_words(text)
+
+
+_piece = st.one_of(
+    st.text(alphabet="abc xyz\n\u0639\U0001F600", min_size=1, max_size=40).map(html.escape),
+    st.sampled_from(["&amp;", "&lt;", "&#1593;", "\n", " "]),
+    st.tuples(st.sampled_from(["b", "i", "code"]), st.text(alphabet="ab c", min_size=1, max_size=60)).map(
+        lambda t: f"<{t[0]}>{t[1]}</{t[0]}>"
+    ),
+    st.text(alphabet="ab c", min_size=1, max_size=60).map(lambda t: f'<a href="https://x.org/?q=1&amp;r=2">{t}</a>'),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(_piece, min_size=1, max_size=80), limit=st.integers(min_value=60, max_value=400))
+def test_split_property_valid_parts_under_the_limit_nothing_lost(pieces, limit):
+    text = "".join(pieces)
+    parts = split_message(text, limit)
+    for part in parts:
+        assert utf16_len(part) <= limit
+        validate_html(part)
+    # Nothing lost, nothing reordered (cuts only drop the line end or space they replace).
+    assert "".join("".join(parse_html(p)[0].split()) for p in parts) == "".join(parse_html(text)[0].split())

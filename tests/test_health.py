@@ -48,13 +48,7 @@ async def test_healthz_and_metrics_from_a_running_service(tmp_path, site):
         assert any("1 of 2 feeds broken" in r for r in health["reasons"])
         assert health["checks"]["telegram"] == "not configured"
 
-        # A Telegram probe saying no is a reason too, not a failure.
-        async def telegram_down() -> tuple[bool, str]:
-            return False, "HTTP 502 from the Bot API"
-
-        monitor.telegram_probe = telegram_down
-        health = (await _get(port, "/healthz")).json()
-        assert any("telegram unreachable: HTTP 502" in r for r in health["reasons"])
+        # Telegram with the real delivery wired in: tests/test_telegram_wiring.py.
 
         text = (await _get(port, "/metrics")).text
         assert 'monitor_polls_total{status="ok"}' in text

@@ -11,8 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.match import EntityMatch, Matcher, Mention
-from monitor.match import matcher as matcher_module
-from monitor.match import normalise
 from monitor.config.watchlist import Watchlist, load_watchlist
 
 REPO = Path(__file__).resolve().parents[1]

@@ -87,7 +87,7 @@ def test_fast_and_offset_paths_agree(text: str) -> None:
     assert norm.text == fold_cased(text).lower()
     assert norm.cased == fold_cased(text)
     assert len(norm.starts) == len(norm.text) == len(norm.ends)
-    for s, e in zip(norm.starts, norm.ends):
+    for s, e in zip(norm.starts, norm.ends, strict=True):
         assert 0 <= s < e <= len(text)
     assert list(norm.starts) == sorted(norm.starts)
 

@@ -106,7 +106,7 @@ def test_days_follow_the_given_time_zone():
     late_evening = MatchedArticle(1, "Wire", datetime(2025, 5, 18, 22, 30, tzinfo=timezone.utc), (KH,))
     since, until = parse_period("2d").bounds(NOW, baghdad)
     report = summarise([late_evening], since, until, zone=baghdad)
-    assert dict(zip(report.days, report.entities[0].daily))[date(2025, 5, 19)] == 1  # 01:30 in Baghdad
+    assert dict(zip(report.days, report.entities[0].daily, strict=True))[date(2025, 5, 19)] == 1  # 01:30 in Baghdad
 
 
 def test_nothing_matched_is_an_empty_report():

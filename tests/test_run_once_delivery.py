@@ -18,7 +18,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from conftest import REPO, Response, write_config
+from conftest import REPO, write_config
 
 pytestmark = pytest.mark.slow
 

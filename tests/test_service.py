@@ -115,7 +115,7 @@ class Timeline:
 
     @property
     def gaps(self) -> list[float]:
-        return [b - a for a, b in zip(self.times, self.times[1:])]
+        return [b - a for a, b in zip(self.times, self.times[1:], strict=False)]
 
 
 async def test_scheduled_polls_use_conditional_get_and_remember_it(tmp_path, site):
@@ -244,7 +244,7 @@ async def test_failing_feed_backs_off_is_reported_once_and_recovers(tmp_path, si
         # Exponential backoff between failed polls: never sooner than 0.2, 0.4, 0.8 s
         # (the ceiling), then broken_retry (1 s).
         failing = route.gaps[first_fail : first_fail + 3]
-        assert all(gap >= floor - 0.01 for gap, floor in zip(failing, [0.2, 0.4, 0.8])), failing
+        assert all(gap >= floor - 0.01 for gap, floor in zip(failing, [0.2, 0.4, 0.8], strict=False)), failing
         state["mode"] = "ok"
         await until(lambda: any("recovered" in n for n in notices))
     row = feed_row(db, url)

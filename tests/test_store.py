@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
-from conftest import ManualClock
 from monitor.store import FoundMention, NewItem, QueuedAlert, Store, display_url, reports
 from monitor.store.schema import MIGRATIONS, feeds
 

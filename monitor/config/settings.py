@@ -82,6 +82,9 @@ class TelegramConfig(StrictModel):
     # Long polling for subscriber commands; off: alerts only, no /subscribe.
     commands: bool = True
     rate_limits: RateLimitsConfig = RateLimitsConfig()
+    # While Telegram is down, alerts wait and the Bot API is asked again after a
+    # growing pause (1 s, 2 s, 4 s ... with jitter), never longer than this.
+    max_backoff: Duration = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _channel_needed_with_token(self) -> "TelegramConfig":

@@ -368,15 +368,15 @@ def cross_check(watchlist: Watchlist) -> list[tuple[tuple, str]]:
                 problems.append((("entities", i, "skip_variant_rules", j), f"unknown variant rule {name!r}"))
         for j, alias in enumerate(entity.aliases):
             for kind in ("requires", "excludes"):
-                for k, rule in enumerate(getattr(alias, kind)):
-                    for n, ref in enumerate(rule.entities):
+                for k, context in enumerate(getattr(alias, kind)):
+                    for n, ref in enumerate(context.entities):
                         if ref not in seen:
                             problems.append(
                                 (("entities", i, "aliases", j, kind, k, "entities", n), f"unknown entity id {ref!r}")
                             )
         for j, role in enumerate(entity.roles):
-            for k, rule in enumerate(role.excludes):
-                for n, ref in enumerate(rule.entities):
+            for k, context in enumerate(role.excludes):
+                for n, ref in enumerate(context.entities):
                     if ref not in seen:
                         problems.append((("entities", i, "roles", j, "excludes", k, "entities", n), f"unknown entity id {ref!r}"))
     return problems

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import re
+from typing import Any
 
 import trafilatura
 from lxml.html import HtmlElement
@@ -46,7 +47,7 @@ _LONG_TAG_BYTES = re.compile(_LONG_TAG.pattern.encode())
 #   ("Leave a comment", "Share your thoughts") come with them.
 # - deduplicate=True would keep a process-wide cache of seen paragraphs: the second
 #   copy of a syndicated story (or a re-fetch) would come back empty.
-TRAFILATURA_OPTIONS: dict[str, bool] = {
+TRAFILATURA_OPTIONS: dict[str, Any] = {
     "include_comments": False,
     "include_tables": True,
     "favor_precision": False,
@@ -75,12 +76,12 @@ def _bounded_html(html: str | bytes) -> str | bytes:
     html = html[:MAX_HTML_BYTES]
     pattern, equals = (_LONG_TAG_BYTES, b"=") if isinstance(html, bytes) else (_LONG_TAG, "=")
 
-    def strip_flood(match):  # type: ignore[no-untyped-def] - str or bytes match
+    def strip_flood(match):  # str or bytes match: left untyped on purpose
         if match.group(2).count(equals) <= MAX_ATTRIBUTES_PER_TAG:
             return match.group(0)
         return match.group(0)[:1] + match.group(1) + match.group(0)[-1:]
 
-    return pattern.sub(strip_flood, html)
+    return pattern.sub(strip_flood, html)  # type: ignore[arg-type]  # pattern and text are both str or both bytes
 
 
 def _collapsed(text: str) -> str:

@@ -224,7 +224,7 @@ def parse_feed(
         problems.append(f"malformed feed, salvaged what parsed: {parsed.get('bozo_exception')}")
     if not parsed.get("version") and not parsed.entries:
         problems.append("not a feed (no RSS, Atom or JSON Feed found)")
-    entries = []
+    entries: list[FeedEntry] = []
     for raw in parsed.entries:
         if len(entries) >= max_items:
             problems.append(f"more than {max_items} items; kept the first {max_items}")
@@ -273,7 +273,7 @@ def _parse_json_feed(body: bytes, base_url: str, max_items: int, max_text_chars:
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         return ParsedFeed("", [], problems=["JSON document is not a JSON Feed (no items list)"])
     problems = []
-    entries = []
+    entries: list[FeedEntry] = []
     for item in doc["items"]:
         if len(entries) >= max_items:
             problems.append(f"more than {max_items} items; kept the first {max_items}")
@@ -286,8 +286,9 @@ def _parse_json_feed(body: bytes, base_url: str, max_items: int, max_text_chars:
             problems.append(f"dropped an item link that is not an http(s) URL: {str(item.get('url'))[:80]!r}")
         guid = item.get("id")
         guid = str(guid) if isinstance(guid, (str, int)) and str(guid) else None
-        title = html_to_text(item.get("title") if isinstance(item.get("title"), str) else "")[:1000]
-        text = item.get("content_text") if isinstance(item.get("content_text"), str) else ""
+        raw_title, raw_text = item.get("title"), item.get("content_text")
+        title = html_to_text(raw_title if isinstance(raw_title, str) else "")[:1000]
+        text: str = raw_text if isinstance(raw_text, str) else ""
         if not text and isinstance(item.get("content_html"), str):
             text = html_to_text(item["content_html"][: max_text_chars * 4])
         if not text and isinstance(item.get("summary"), str):
@@ -299,5 +300,6 @@ def _parse_json_feed(body: bytes, base_url: str, max_items: int, max_text_chars:
         entries.append(
             FeedEntry(guid[:2000] if guid else None, url, title, clean_text(text[: max_text_chars * 4])[:max_text_chars], published)
         )
-    title = doc.get("title") if isinstance(doc.get("title"), str) else ""
-    return ParsedFeed(clean_text(title)[:300], entries, None, problems)
+    raw_feed_title = doc.get("title")
+    feed_title = raw_feed_title if isinstance(raw_feed_title, str) else ""
+    return ParsedFeed(clean_text(feed_title)[:300], entries, None, problems)

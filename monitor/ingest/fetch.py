@@ -635,7 +635,7 @@ class Fetcher:
             raise TooLarge(
                 url, f"body decompresses to over the {limit}-byte limit (compression bomb?), stopped after {raw_size} bytes read"
             ) from None
-        except (zlib.error, *((brotli.error,) if brotli is not None else ())) as exc:
+        except (zlib.error, *((brotli.error,) if brotli is not None else ())) as exc:  # noqa: B030 - a tuple, built once
             raise BadEncoding(url, f"bad {headers.get('content-encoding')} content encoding: {exc}") from None
         if size > limit:
             raise TooLarge(url, f"body decompresses to over the {limit}-byte limit")

@@ -48,7 +48,7 @@ import ahocorasick
 from monitor.config.watchlist import AliasSpec, ContextRule, Entity, RoleSpec, Watchlist
 from monitor.match.normalise import Offsets, fold_cased, fold_for_scan, fold_phrase
 from monitor.match.transliterate import Transliteration, latin_spelling, transliterate
-from monitor.match.variants import Variant, generate, script_of
+from monitor.match.variants import generate, script_of
 
 
 @dataclass(frozen=True)
@@ -315,6 +315,7 @@ class Matcher:
                 if cand.accepted or explain:
                     mechanism, rule = _mechanism(pattern, cand, how)
                 if cand.accepted:
+                    assert cand.original is not None  # mapped just above
                     start, end = cand.name_span or cand.original
                     mention = Mention(text[start:end], start, end, pattern.alias, rule)
                     for entity in (pattern.entity, *self._entities[pattern.entity].implies):
@@ -323,6 +324,7 @@ class Matcher:
                             mention = Mention(mention.text, start, end, pattern.alias, implied)
                         by_entity.setdefault(entity, {}).setdefault((start, end), mention)
                 if explain and not (pattern.role is not None and not cand.accepted and (cand.start, cand.end) in role_hits):
+                    assert cand.original is not None  # mapped just above
                     start, end = cand.original
                     explanations.append(
                         Explanation(
@@ -352,6 +354,7 @@ class Matcher:
         """Alias variants and role phrases in `scan` (`cased`: None in transliterated text: no acronyms)."""
         found = []
         patterns = self._patterns
+        assert self._automaton is not None  # built in __init__
         for last, key in self._automaton.iter(scan):
             if key.latin_only and not transliterated:
                 continue
@@ -739,7 +742,7 @@ def _uncased_name(text: str, span: tuple[int, int], side: str) -> tuple[int, int
             words = words[1:]
         elif lead not in ("،", ","):
             return None
-        name = []
+        name: list[re.Match[str]] = []
         for word in words[:3]:
             if name and window[name[-1].end() : word.start()].strip():
                 break  # punctuation ends the name

@@ -43,9 +43,8 @@ import bisect
 import codecs
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 # Hebrew geresh and gershayim (׳ ״) mark a foreign sound (ג׳ = j) or an
 # abbreviation (דאע״ש): inside a word they are dropped like an apostrophe.
@@ -391,8 +390,9 @@ class _CodePage:
     def translate(self, text: str, ascii_table: bytes) -> tuple[str, list[str]]:
         """`_translate_noting_lengths` for a text of ASCII and slot characters; UnicodeEncodeError if not."""
         raw = codecs.charmap_encode(text, "strict", self._encoding)[0]
-        table = self._tables[ascii_table]
+        table = self._tables[ascii_table]  # bytes when folding to ASCII, else a decoding table (str)
         if self._to_ascii:
+            assert isinstance(table, bytes)
             folded = raw.translate(table)
             result = folded.decode("ascii") if folded.isascii() else folded.decode("latin-1")
         else:
@@ -400,8 +400,8 @@ class _CodePage:
         resized = []
         if self._placeholders and not (self._to_ascii and folded.isascii()):  # placeholders are not ASCII
             for byte in set(raw.translate(None, self._not_placeholders)):
-                char, fold = self._placeholders[chr(byte) if self._to_ascii else table[byte]]
-                placeholder = chr(byte) if self._to_ascii else table[byte]
+                placeholder = chr(byte) if isinstance(table, bytes) else table[byte]
+                char, fold = self._placeholders[placeholder]
                 result = result.replace(placeholder, fold)
                 resized.append(char)
         return result, resized
@@ -427,7 +427,7 @@ _PAGE_SLOTS = frozenset().union(*(page.slots for page in _CODE_PAGES))
 
 def _code_page_translate(text: str, ascii_table: bytes) -> tuple[str, list[str], str] | None:
     """`_translate_noting_lengths` through the first code page that holds the text (None: none does)."""
-    pages = _CODE_PAGES
+    pages: tuple[_CodePage, ...] = _CODE_PAGES
     while pages:
         page, pages = pages[0], pages[1:]
         try:
@@ -602,6 +602,7 @@ class Offsets:
         """Original index of the character that produced normalised character `pos`."""
         if self._dropped is None:
             self._build()
+        assert self._dropped is not None  # set by _build
         pos += bisect.bisect_right(self._dropped, pos)  # -> translated position
         k = bisect.bisect_right(self._keys, pos) - 1  # the last of equal keys wins
         if k < 0:
@@ -629,7 +630,8 @@ class _MarkedOffsets(Offsets):
     def _build(self) -> None:
         # Dropped apostrophes: the j-th one, at translated position d, leaves
         # d - j kept characters before it.
-        dropped, pos = [], self._marked.find("'")
+        dropped: list[int] = []
+        pos = self._marked.find("'")
         while pos >= 0:
             dropped.append(pos - len(dropped))
             pos = self._marked.find("'", pos + 1)

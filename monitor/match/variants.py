@@ -140,7 +140,7 @@ def _article_sites(text: str, tokens: list[tuple[int, int]]) -> list[_Site]:
 
 def _apply(text: str, sites: tuple[_Site, ...], picks: tuple[str, ...]) -> str:
     out, pos = [], 0
-    for site, pick in zip(sites, picks):
+    for site, pick in zip(sites, picks, strict=True):
         out.append(text[pos : site.start])
         out.append(pick)
         pos = site.end
@@ -232,7 +232,7 @@ def generate(
     for changes in range(1, min(max_changes, len(sites)) + 1):
         for chosen in combinations(sites, changes):
             chosen = tuple(sorted(chosen, key=lambda s: s.start))
-            if any(a.end > b.start for a, b in zip(chosen, chosen[1:])):
+            if any(a.end > b.start for a, b in zip(chosen, chosen[1:], strict=False)):
                 continue
             for picks in product(*(s.choices for s in chosen)):
                 text = _apply(base, chosen, picks)

@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import html
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NamedTuple, Protocol
 
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
-from telegram.error import Conflict, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import Conflict, InvalidToken, TelegramError
 
+from monitor.config import Settings
+from monitor.notify.format import split_message
+from monitor.notify.ratelimit import RateGovernor, backoff
+from monitor.notify.telegram import classify
 from monitor.ops.logs import get_logger
-from monitor.notify.outbox import RateGovernor, backoff
-from monitor.notify.telegram import retry_after_seconds
-from monitor.store import Store
+from monitor.store import Store, reports
+
+__all__ = ["COMMANDS", "CommandBot", "resolve_entities"]
 
 log = get_logger("monitor.notify.commands")
 
@@ -60,7 +65,34 @@ def _norm(text: str) -> str:
     return " ".join(text.replace("_", "-").casefold().split())
 
 
-def resolve_entities(terms: str, entities: Sequence) -> tuple[list[str], list[str]]:
+class _Alias(Protocol):
+    text: str
+
+
+class _Entity(Protocol):
+    """What the bot needs of a watchlist entity (monitor.config's Entity has it)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def aliases(self) -> Sequence[_Alias]: ...
+
+
+class _User(NamedTuple):
+    """Who wrote the command."""
+
+    id: int
+    username: str | None
+
+
+Handler = Callable[[str, str, _User], Awaitable[None]]
+
+
+def resolve_entities(terms: str, entities: Sequence[_Entity]) -> tuple[list[str], list[str]]:
     """Entity ids meant by what the user typed, and the terms not understood.
 
     Accepts ids ("taji-base"), hashtag forms ("#taji_base"), display names and
@@ -70,8 +102,8 @@ def resolve_entities(terms: str, entities: Sequence) -> tuple[list[str], list[st
     for entity in entities:
         by_key.setdefault(_norm(entity.id), entity.id)
         by_key.setdefault(_norm(entity.name), entity.id)
-        for alias in getattr(entity, "aliases", []):
-            by_key.setdefault(_norm(getattr(alias, "text", alias)), entity.id)
+        for alias in entity.aliases:
+            by_key.setdefault(_norm(alias.text), entity.id)
     found: list[str] = []
     unknown: list[str] = []
     for chunk in terms.replace("\n", ",").split(","):
@@ -96,39 +128,22 @@ def resolve_entities(terms: str, entities: Sequence) -> tuple[list[str], list[st
     return list(dict.fromkeys(found)), unknown
 
 
-def split_reply(text: str, limit: int = MAX_REPLY) -> list[str]:
-    """Cut a long reply at line ends so each part stays under Telegram's limit."""
-    parts, current = [], ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            parts.append(line[:limit])
-            line = line[limit:]
-        if current and len(current) + 1 + len(line) > limit:
-            parts.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        parts.append(current)
-    return parts
-
-
 class CommandBot:
     """Long-polls getUpdates and answers commands; start()/stop() from the service."""
 
     def __init__(
-        self, bot: Bot, store: Store, settings, governor: RateGovernor, *, poll_timeout: int = 25
+        self, bot: Bot, store: Store, settings: Settings, governor: RateGovernor, *, poll_timeout: int = 25
     ) -> None:
         self.bot = bot
         self.store = store
         self.settings = settings
         self.governor = governor
         self.poll_timeout = poll_timeout
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._handling = asyncio.Lock()
 
     @property
-    def entities(self) -> Sequence:
+    def entities(self) -> Sequence[_Entity]:
         return self.settings.watchlist.entities
 
     @property
@@ -202,7 +217,7 @@ class CommandBot:
             return  # "/help@other_bot" in a shared chat
         command = command.lower()
         username = message.from_user.username if message.from_user else None
-        handler = {
+        handler: Handler | None = {
             "start": self._start,
             "help": self._help,
             "subscribe": self._subscribe,
@@ -216,20 +231,20 @@ class CommandBot:
             await self.reply(chat, f"Unknown command /{html.escape(command)}.\n\n" + html.escape(HELP))
             return
         log.info("command", chat=chat, command=command)
-        await handler(chat, args.strip(), user_id=user_id, username=username)
+        await handler(chat, args.strip(), _User(user_id, username))
 
-    async def _start(self, chat: str, args: str, *, user_id: int, username: str | None) -> None:
-        await asyncio.to_thread(self.store.subscribers.register, chat, username)
+    async def _start(self, chat: str, args: str, user: _User) -> None:
+        await asyncio.to_thread(self.store.subscribers.register, chat, user.username)
         await self.reply(chat, "Welcome. " + html.escape(HELP))
 
-    async def _help(self, chat: str, args: str, **_) -> None:
+    async def _help(self, chat: str, args: str, user: _User) -> None:
         await self.reply(chat, html.escape(HELP))
 
-    async def _subscribe(self, chat: str, args: str, *, user_id: int, username: str | None) -> None:
+    async def _subscribe(self, chat: str, args: str, user: _User) -> None:
         if not args:
             await self.reply(chat, "Follow what? /subscribe all, or entity ids or names (see /entities).")
             return
-        await asyncio.to_thread(self.store.subscribers.register, chat, username)
+        await asyncio.to_thread(self.store.subscribers.register, chat, user.username)
         if _norm(args) in ("all", "*", "everything"):
             await asyncio.to_thread(self.store.subscribers.subscribe, chat, (), all_entities=True)
             await self.reply(chat, "Subscribed to all alerts.")
@@ -244,7 +259,7 @@ class CommandBot:
             lines.append("Not known: " + html.escape(", ".join(unknown)) + ". See /entities.")
         await self.reply(chat, "\n".join(lines))
 
-    async def _unsubscribe(self, chat: str, args: str, **_) -> None:
+    async def _unsubscribe(self, chat: str, args: str, user: _User) -> None:
         state = await asyncio.to_thread(self.store.subscribers.subscription, chat)
         if state is None:
             await self.reply(chat, "You follow nothing yet. /subscribe to start.")
@@ -265,7 +280,7 @@ class CommandBot:
             lines.append("Not known: " + html.escape(", ".join(unknown)) + ".")
         await self.reply(chat, "\n".join(lines))
 
-    async def _list(self, chat: str, args: str, **_) -> None:
+    async def _list(self, chat: str, args: str, user: _User) -> None:
         state = await asyncio.to_thread(self.store.subscribers.subscription, chat)
         if state is None or (not state[1] and not state[2]):
             await self.reply(chat, "You follow nothing yet. /subscribe all, or see /entities.")
@@ -277,15 +292,13 @@ class CommandBot:
             lines.append("Alerts are paused (the bot was blocked); send /start to resume.")
         await self.reply(chat, "\n".join(lines))
 
-    async def _entities(self, chat: str, args: str, **_) -> None:
+    async def _entities(self, chat: str, args: str, user: _User) -> None:
         lines = ["You can follow:"] + [
             f"• {html.escape(e.name)}: <code>{html.escape(e.id)}</code>" for e in self.entities
         ]
         await self.reply(chat, "\n".join(lines))
 
-    async def _recent(self, chat: str, args: str, **_) -> None:
-        from monitor.store import reports
-
+    async def _recent(self, chat: str, args: str, user: _User) -> None:
         entity_id = None
         if args:
             found, unknown = resolve_entities(args, self.entities)
@@ -305,12 +318,10 @@ class CommandBot:
             lines.append(f"• {link}\n  {html.escape(item.feed)} · {when} · {html.escape(', '.join(item.entities))}")
         await self.reply(chat, "\n".join(lines))
 
-    async def _status(self, chat: str, args: str, *, user_id: int, **_) -> None:
-        if user_id not in self.admins and int(chat) not in self.admins:
+    async def _status(self, chat: str, args: str, user: _User) -> None:
+        if user.id not in self.admins and int(chat) not in self.admins:
             await self.reply(chat, "Sorry, /status is for the bot's administrators.")
             return
-        from monitor.store import reports
-
         stats = await asyncio.to_thread(reports.stats, self.store)
         depth, oldest = await asyncio.to_thread(self.store.outbox.depth)
         lines = [f"<b>Feeds</b> ({len(stats.feeds)})"]
@@ -337,23 +348,28 @@ class CommandBot:
         return next((e.name for e in self.entities if e.id == entity_id), entity_id)
 
     async def reply(self, chat: str, text_html: str) -> None:
-        """Answer in the chat, paced by the governor; a user who blocked us is deactivated."""
-        for part in split_reply(text_html):
-            for attempt in range(3):
+        """Answer in the chat, paced by the governor, in parts under Telegram's limit.
+
+        A 429 or an outage is waited out (three tries per part); a user who blocked
+        the bot is deactivated; an answer lost in transit is not resent."""
+        for part in split_message(text_html, MAX_REPLY):
+            for attempt in range(1, 4):
                 await self.governor.acquire(chat)
                 try:
                     await self.bot.send_message(
                         int(chat), part, parse_mode="HTML", link_preview_options=LinkPreviewOptions(is_disabled=True)
                     )
                     break
-                except RetryAfter as exc:
-                    self.governor.pause_chat(chat, retry_after_seconds(exc))
-                except Forbidden as exc:
-                    await asyncio.to_thread(self.store.subscribers.deactivate, chat, exc.message)
-                    return
                 except TelegramError as exc:
-                    log.warning("reply_failed", chat=chat, error=type(exc).__name__, attempt=attempt + 1)
-                    if attempt == 2:
-                        return
-                    await asyncio.sleep(1.0)
+                    result = classify(exc)
+                if result.chat_gone:
+                    await asyncio.to_thread(self.store.subscribers.deactivate, chat, result.reason)
+                    return
+                log.warning("reply_failed", chat=chat, outcome=result.kind, reason=result.reason, attempt=attempt)
+                if result.kind in ("failed", "unknown") or attempt == 3:
+                    return
+                if result.retry_after is not None:
+                    self.governor.pause_chat(chat, result.retry_after)
+                else:
+                    await asyncio.sleep(backoff(attempt))
 

@@ -6,11 +6,16 @@ later changes where alerts go, not how they are recorded.
 
 from __future__ import annotations
 
+import asyncio
+
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from monitor.ops import metrics
 from monitor.store import Store
+
+__all__ = ["CONSOLE_CHAT", "ConsoleDelivery", "deliver_to_console"]
 
 CONSOLE_CHAT = "console"
 
@@ -19,10 +24,40 @@ def deliver_to_console(store: Store, console: Console | None = None, limit: int 
     """Print every due console alert, oldest first; returns how many were printed."""
     printed = 0
     for alert in store.outbox.due(limit, chats=[CONSOLE_CHAT]):
-        # Built only when there is something to print: the service calls this every second.
+        # Built only when there is something to print.
         console = console or Console()
         # Printed before marked: a crash in between re-prints, which is harmless on a terminal.
         console.print(Panel(Text(alert.text_plain), title="alert", title_align="left", expand=False))
         store.outbox.mark_delivered_locally(alert.id)
+        metrics.ALERTS_SENT.inc()
+        metrics.observe_publish_to_alert(alert.published_at)
         printed += 1
     return printed
+
+
+class ConsoleDelivery:
+    """No token: alerts are printed (same outbox, same bookkeeping)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.delivered = 0  # alerts printed by this process
+
+    async def start(self, *, commands: bool = True) -> None:
+        return None
+
+    async def deliver_due(self) -> int:
+        printed = await asyncio.to_thread(deliver_to_console, self.store)
+        self.delivered += printed
+        return printed
+
+    async def drain(self, timeout: float | None = None) -> int:
+        return await self.deliver_due()
+
+    async def stop(self) -> None:
+        return None
+
+    async def notify_admins(self, text: str) -> None:
+        return None  # no Telegram: the service's log line is the notice
+
+    async def telegram_health(self) -> None:
+        return None  # Telegram is not configured

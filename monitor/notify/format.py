@@ -28,6 +28,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+__all__ = [
+    "TELEGRAM_MAX_LENGTH",
+    "AlertContent",
+    "format_alert_html",
+    "format_alert_plain",
+    "hashtag",
+    "one_line_text",
+    "snippet_around",
+    "split_message",
+]
+
 TELEGRAM_MAX_LENGTH = 4096
 ELLIPSIS = "…"
 _SNIPPET_MIN_USEFUL = 40  # below this budget a snippet says nothing; drop it instead
@@ -395,3 +406,93 @@ def format_alert_html(alert: AlertContent, *, max_length: int = TELEGRAM_MAX_LEN
 def format_alert_plain(alert: AlertContent, *, max_length: int = TELEGRAM_MAX_LENGTH) -> str:
     """The same alert without markup: the fallback after an HTML 400, and the console sink."""
     return _fit(_parts(alert, max_length), max_length, as_html=False)
+
+
+# ---------------------------------------------------------------------------
+# Long replies
+# ---------------------------------------------------------------------------
+
+# One unit of Telegram HTML that must never be cut: a tag or a character entity.
+_MARKUP = re.compile(r"<[^<>]*>|&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]*);")
+_TAG_NAME = re.compile(r"</?\s*([A-Za-z][A-Za-z0-9-]*)")
+
+
+def _atoms(text: str) -> list[str]:
+    """`text` as tags, character entities and single characters, in order."""
+    atoms: list[str] = []
+    position = 0
+    for m in _MARKUP.finditer(text):
+        atoms.extend(text[position : m.start()])
+        atoms.append(m.group(0))
+        position = m.end()
+    atoms.extend(text[position:])
+    return atoms
+
+
+def _after(stack: list[tuple[str, str]], atom: str) -> list[tuple[str, str]]:
+    """The open tags (name, start tag as written) after `atom`."""
+    if not atom.startswith("<") or len(atom) < 3:
+        return stack
+    m = _TAG_NAME.match(atom)
+    if m is None:
+        return stack
+    name = m.group(1).lower()
+    if atom.startswith("</"):
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] == name:
+                return stack[:i]
+        return stack
+    return [*stack, (name, atom)]
+
+
+def _closing(stack: list[tuple[str, str]]) -> str:
+    return "".join(f"</{name}>" for name, _ in reversed(stack))
+
+
+def split_message(text_html: str, limit: int = 4000) -> list[str]:
+    """Cut a long HTML message into parts of at most `limit` UTF-16 units, in order.
+
+    Cuts at a line end when one is in the part, else at a space, else between two
+    characters; never inside a tag or a character entity (&amp;). Tags open at a
+    cut are closed at the end of the part and opened again at the start of the
+    next, so each part is valid Telegram HTML on its own."""
+    pending = _atoms(text_html)
+    pending.reverse()  # a stack: the next atom is pending[-1]
+    parts: list[str] = []
+    stack: list[tuple[str, str]] = []
+    current: list[str] = [start for _, start in stack]
+    prefix = 0  # atoms of `current` that are reopened tags
+    used = 0
+    # The latest place to cut: (index in current, the break atom is dropped, open tags there).
+    line_end: tuple[int, bool, list[tuple[str, str]]] | None = None
+    space: tuple[int, bool, list[tuple[str, str]]] | None = None
+
+    def emit(atoms: list[str], open_tags: list[tuple[str, str]]) -> None:
+        part = ("".join(atoms) + _closing(open_tags)).strip("\n")
+        if re.sub(r"<[^<>]*>", "", part).strip():
+            parts.append(part)
+
+    while pending:
+        atom = pending.pop()
+        following = _after(stack, atom)
+        cost = _cost(atom, escape=False)
+        if used + cost + _cost(_closing(following), escape=False) > limit and len(current) > prefix:
+            index, drop, open_tags = line_end or space or (len(current), False, stack)
+            pending.append(atom)
+            pending.extend(reversed(current[index + drop :]))
+            emit(current[:index], open_tags)
+            stack = open_tags
+            current = [start for _, start in stack]
+            prefix = len(current)
+            used = sum(_cost(a, escape=False) for a in current)
+            line_end = space = None
+            continue
+        if atom == "\n":
+            line_end = (len(current), True, stack)
+        elif atom == " ":
+            space = (len(current), True, stack)
+        current.append(atom)
+        stack = following
+        used += cost
+    emit(current, stack)
+    return parts

@@ -1,20 +1,31 @@
-"""Sending one message through python-telegram-bot, and what its answer means.
+"""Talking to the Bot API through python-telegram-bot, and what each answer means.
 
 `TelegramSender.send` never raises for a Bot API or network failure: it turns
-every outcome into a `SendResult` the outbox acts on. The classification is the
+every outcome into a `SendResult` the outbox acts on. `classify` carries the
 delivery guarantee, so it is spelled out here:
 
 * sent        Telegram answered with a Message.
-* retry       Telegram certainly did NOT take the message: an error answer
-              (429 with retry_after, 5xx, 401), or the request never left
-              (connection refused, DNS, connect/pool timeout). Safe to resend.
-* failed      A permanent refusal for this chat or text (chat not found, bot
-              blocked / kicked, message rejected). Not retried.
-* unknown     The request may have reached Telegram but the answer was lost
-              (read/write timeout, connection dropped after sending). Telegram
-              has no idempotency key and no way to ask "did you get it?", so
-              resending could double the alert: we do not resend (at-most-once
-              for this window; see docs/DELIVERY.md).
+* retry       Telegram certainly did NOT post the message: any HTTP error answer
+              that is not a refusal of this message (429, any 5xx whatever its
+              body: JSON, an nginx HTML page, empty, cut off; 401 token refused),
+              or the request never left (connection refused, DNS, connect/pool
+              timeout, the request could not be written). Safe to resend.
+* failed      A definite refusal of this message or chat (any other 4xx: chat
+              not found, bot blocked or kicked, text rejected). Not retried.
+* unknown     The request may have reached Telegram but no answer came (read
+              timeout, connection lost after the request was written) or the
+              answer was a success that could not be read. Telegram has no
+              idempotency key and no way to ask "did you get it?", so resending
+              could double the alert: we do not resend (at-most-once for this
+              window; counted in /metrics and `monitor stats`; docs/DELIVERY.md).
+
+Why a hook on the HTTP client: in an outage Telegram's front end answers
+502/503/504 with an HTML page, sometimes empty or cut off. python-telegram-bot
+would report that as a NetworkError caused by a JSON parse error (or, for a cut
+off body, as a lost connection), which reads like "no answer". The hook sees
+the status line before the body is read and turns every 429 and 5xx into an
+`ErrorAnswer` carrying the status, so a definite answer is never mistaken for
+a lost one.
 
 A 400 "can't parse entities" is answered before Telegram stores anything, so
 the text is sent again at once as plain text without parse_mode.
@@ -25,11 +36,17 @@ exception chains verbatim (monitor.ops.logs also redacts it everywhere).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import re
+import warnings
 from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Literal, NamedTuple
 
 import httpx
-from telegram import Bot, LinkPreviewOptions
+from telegram import Bot, LinkPreviewOptions, Message
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -41,14 +58,105 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
-# Failures where httpx guarantees the request was not (fully) handed to the server.
-_NOT_SENT_CAUSES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
+__all__ = [
+    "ErrorAnswer",
+    "Reachability",
+    "SendKind",
+    "SendResult",
+    "TelegramSender",
+    "build_bot",
+    "chat_id_param",
+    "classify",
+]
+
+# Failures where httpx guarantees the request was not (fully) handed to the server:
+# a server does not act on half a request.
+_NOT_SENT_CAUSES = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+)
+
+SendKind = Literal["sent", "retry", "failed", "unknown"]
+
+
+class ErrorAnswer(TelegramError):
+    """Telegram, or the web server in front of it, answered with an HTTP error status.
+
+    Raised for every 429 and 5xx and for 4xx answers that are not the Bot API's JSON,
+    whatever the body; the status line alone is the answer."""
+
+    def __init__(self, status: int, description: str, *, retry_after: float | None = None, from_api: bool = True) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.retry_after = retry_after
+        self.from_api = from_api  # False: a page from the front end (nginx), not the API's JSON
+
+
+def _json_object(body: bytes | None) -> dict[str, object] | None:
+    if not body:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _page_title(body: bytes | None) -> str | None:
+    match = re.search(rb"<title>([^<]{1,200})</title>", body or b"", re.IGNORECASE)
+    return match.group(1).decode("latin-1").strip() if match else None
+
+
+async def _check_answer(response: httpx.Response) -> None:
+    """httpx response hook: turn 429, 5xx and non-JSON 4xx answers into ErrorAnswer.
+
+    Runs once the status line and headers are in, before the body is read, so a body
+    that never fully arrives still leaves the status known."""
+    status = response.status_code
+    if status < 400:
+        return
+    try:
+        await response.aread()
+        body: bytes | None = response.content
+    except httpx.HTTPError:
+        body = None  # cut off or timed out: the status line is the answer
+    data = _json_object(body)
+    if data is not None and status != 429 and status < 500:
+        return  # the Bot API's own refusal: python-telegram-bot maps it (BadRequest, Forbidden...)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
+    if data is not None:
+        description = str(data.get("description") or phrase)
+    else:
+        shape = "an empty body" if body == b"" else ("a cut-off body" if body is None else "an HTML page")
+        description = f"{_page_title(body) or f'{status} {phrase}'} ({shape}, not the Bot API's JSON)"
+    retry_after = None
+    parameters = data.get("parameters") if data is not None else None
+    if isinstance(parameters, dict) and isinstance(parameters.get("retry_after"), (int, float)):
+        retry_after = float(parameters["retry_after"])
+    raise ErrorAnswer(status, description, retry_after=retry_after, from_api=data is not None)
+
+
+class Reachability(NamedTuple):
+    """Does the Bot API answer? (ok, why not) — what /healthz shows."""
+
+    ok: bool
+    reason: str
 
 
 @dataclass(frozen=True)
 class SendResult:
-    kind: str  # sent, retry, failed, unknown
+    kind: SendKind
     message_id: int | None = None
     reason: str = ""
     retry_after: float | None = None  # from a 429: honour exactly
@@ -65,27 +173,13 @@ def chat_id_param(chat_id: str) -> int | str:
     return text
 
 
-def is_group_chat(chat_id: str) -> bool:
-    """Groups, supergroups and channels: negative ids (-100… for channels) or @usernames.
-
-    Positive ids are private chats with a user. The 20 messages/minute limit
-    applies to the former."""
-    text = chat_id.strip()
-    return text.startswith(("@", "-"))
-
-
-def _seconds(value: int | float | dt.timedelta) -> float:
-    # PTB 22 gives retry_after as int, or as timedelta with PTB_TIMEDELTA=true.
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    # PTB 22 gives retry_after as int (with a deprecation warning) or, with
+    # PTB_TIMEDELTA=true, as a timedelta; both mean seconds.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-
-
-def retry_after_seconds(exc: RetryAfter) -> float:
-    """retry_after in seconds, whether PTB_TIMEDELTA is on or not (without PTB's
-    deprecation warning for the int form)."""
-    internal = getattr(exc, "_retry_after", None)
-    if isinstance(internal, dt.timedelta):
-        return internal.total_seconds()
-    return _seconds(exc.retry_after)
 
 
 def _is_parse_error(exc: BadRequest) -> bool:
@@ -93,10 +187,18 @@ def _is_parse_error(exc: BadRequest) -> bool:
 
 
 def classify(exc: TelegramError) -> SendResult:
-    """What a PTB exception means for delivery. Order matters: BadRequest and
+    """What a failed Bot API call means for delivery. Order matters: BadRequest and
     TimedOut are NetworkError subclasses, RetryAfter/ChatMigrated are TelegramErrors."""
+    if isinstance(exc, ErrorAnswer):
+        if exc.status == 429:
+            if exc.retry_after is not None:
+                return SendResult("retry", reason=f"flood control: retry after {exc.retry_after:g}s", retry_after=exc.retry_after)
+            return SendResult("retry", reason=f"Telegram answered 429: {exc.description}", global_problem=True)
+        if exc.status >= 500:
+            return SendResult("retry", reason=f"Telegram answered {exc.status}: {exc.description}", global_problem=True)
+        return SendResult("failed", reason=f"refused with HTTP {exc.status}: {exc.description}")
     if isinstance(exc, RetryAfter):
-        after = retry_after_seconds(exc)
+        after = _retry_after_seconds(exc)
         return SendResult("retry", reason=f"flood control: retry after {after:g}s", retry_after=after)
     if isinstance(exc, ChatMigrated):
         return SendResult("failed", reason=f"group moved to supergroup {exc.new_chat_id}", chat_gone=True)
@@ -115,28 +217,32 @@ def classify(exc: TelegramError) -> SendResult:
     if isinstance(exc, NetworkError):
         cause = exc.__cause__
         if cause is None:
-            # An HTTP error answer (5xx, 409...): Telegram said no, nothing was stored.
+            # An HTTP error answer in the API's JSON (409...): a definite no, nothing stored.
             return SendResult("retry", reason=f"Telegram error: {exc.message}", global_problem=True)
         if isinstance(cause, _NOT_SENT_CAUSES):
             return SendResult("retry", reason=f"Telegram unreachable ({type(cause).__name__})", global_problem=True)
         return SendResult(
             "unknown", reason=f"connection lost before Telegram answered ({type(cause).__name__}); the message may have been sent"
         )
-    # Anything else from PTB (e.g. an unparsable answer) came after the request was sent.
-    return SendResult("unknown", reason=f"unexpected answer from Telegram: {type(exc).__name__}")
+    # A 2xx whose body could not be read: it may be Telegram's "ok", or something in between.
+    return SendResult("unknown", reason=f"unreadable success answer from Telegram: {type(exc).__name__}")
 
 
 def build_bot(token: str, base_url: str, *, read_timeout: float = 15.0, pool_size: int = 32) -> Bot:
     """A PTB Bot honouring telegram.api_base_url (a local Bot API server, or a test fake)."""
+    hooks = {"event_hooks": {"response": [_check_answer]}}
     request = HTTPXRequest(
         connection_pool_size=pool_size,
         connect_timeout=5.0,
         read_timeout=read_timeout,
         write_timeout=read_timeout,
         pool_timeout=5.0,
+        httpx_kwargs=hooks,
     )
     # getUpdates long-polls: its own connection so it never starves the senders.
-    updates_request = HTTPXRequest(connection_pool_size=2, connect_timeout=5.0, read_timeout=60.0, pool_timeout=5.0)
+    updates_request = HTTPXRequest(
+        connection_pool_size=2, connect_timeout=5.0, read_timeout=60.0, pool_timeout=5.0, httpx_kwargs=hooks
+    )
     return Bot(token, base_url=base_url, request=request, get_updates_request=updates_request)
 
 
@@ -151,7 +257,9 @@ class TelegramSender:
     async def send(self, chat_id: str, text_html: str, text_plain: str) -> SendResult:
         target = chat_id_param(chat_id)
         try:
-            message = await self.bot.send_message(target, text_html, parse_mode="HTML", link_preview_options=self._preview)
+            message: Message = await self.bot.send_message(
+                target, text_html, parse_mode="HTML", link_preview_options=self._preview
+            )
             return SendResult("sent", message_id=message.message_id)
         except BadRequest as exc:
             if not _is_parse_error(exc) or isinstance(exc, TimedOut):
@@ -169,3 +277,19 @@ class TelegramSender:
                 chat_gone=result.chat_gone, global_problem=result.global_problem,
             )
         return SendResult("sent", message_id=message.message_id, reason=f"sent as plain text: {first_reason}", plain_fallback=True)
+
+    async def probe(self, timeout: float = 3.0) -> Reachability:
+        """Does the Bot API answer right now? (getMe, bounded by `timeout` seconds)."""
+        try:
+            await asyncio.wait_for(
+                self.bot.get_me(read_timeout=timeout, connect_timeout=timeout, write_timeout=timeout, pool_timeout=timeout),
+                timeout=timeout + 0.5,
+            )
+        except TelegramError as exc:
+            result = classify(exc)
+            if result.kind == "unknown":  # about a message that may be sent: not the probe's case
+                return Reachability(False, f"no answer from the Bot API ({type(exc.__cause__ or exc).__name__})")
+            return Reachability(False, result.reason)
+        except asyncio.TimeoutError:
+            return Reachability(False, f"no answer from the Bot API within {timeout:g}s")
+        return Reachability(True, "")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from monitor.ops import metrics
@@ -32,7 +32,7 @@ _MAX_REQUEST_HEAD = 8192
 class Health:
     status: str  # ok, degraded, failing
     reasons: list[str] = field(default_factory=list)
-    checks: dict = field(default_factory=dict)
+    checks: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def http_status(self) -> int:

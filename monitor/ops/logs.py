@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
 
 import structlog
+from structlog.typing import Processor
 
 # No \b before the digits: in a Bot API URL the token follows "bot" directly.
 _TOKEN_SHAPE = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{30,}")
@@ -53,7 +55,7 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-def _redact_event(_logger, _name, event_dict: dict) -> dict:
+def _redact_event(_logger: object, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
         if isinstance(value, str):
             event_dict[key] = redact(value)
@@ -62,7 +64,7 @@ def _redact_event(_logger, _name, event_dict: dict) -> dict:
     return event_dict
 
 
-def configure_logging(fmt: str = "console", level: int = logging.INFO, stream=None) -> None:
+def configure_logging(fmt: str = "console", level: int = logging.INFO, stream: TextIO | None = None) -> None:
     """Route structlog and stdlib logging to one redacting handler on stderr."""
     stream = stream or sys.stderr
     renderer = (
@@ -70,7 +72,7 @@ def configure_logging(fmt: str = "console", level: int = logging.INFO, stream=No
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -100,4 +102,5 @@ def configure_logging(fmt: str = "console", level: int = logging.INFO, stream=No
 
 
 def get_logger(name: str = "monitor") -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

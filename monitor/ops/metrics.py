@@ -10,6 +10,7 @@ restart and whichever process wrote the rows.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -29,8 +30,26 @@ ITEMS_NEW = Counter("monitor_items_new", "New items stored.", registry=REGISTRY)
 MATCHES = Counter("monitor_matches", "New items matching an entity, per entity id.", ["entity"], registry=REGISTRY)
 ALERTS_QUEUED = Counter("monitor_alerts_queued", "Alerts written to the outbox.", registry=REGISTRY)
 # Bumped by the sender (monitor/notify); the outbox gauges below are the database's view.
-ALERTS_SENT = Counter("monitor_alerts_sent", "Alerts delivered.", registry=REGISTRY)
-ALERTS_FAILED = Counter("monitor_alerts_failed", "Alerts given up on.", registry=REGISTRY)
+ALERTS_SENT = Counter("monitor_alerts_sent", "Alerts delivered (to Telegram, or printed without a token).", registry=REGISTRY)
+ALERTS_FAILED = Counter("monitor_alerts_failed", "Alerts Telegram refused for good (chat gone, text rejected).", registry=REGISTRY)
+ALERTS_UNKNOWN = Counter(
+    "monitor_alerts_unknown",
+    "Alerts sent without an answer (read timeout, connection lost, process killed mid-send): "
+    "they may or may not have arrived, and are not resent.",
+    registry=REGISTRY,
+)
+ALERT_RETRIES = Counter(
+    "monitor_alert_retries",
+    "Sends Telegram answered 'not now' (flood_control: a 429 with retry_after; "
+    "telegram_unavailable: 5xx, unreachable, token refused); the alert stays queued.",
+    ["reason"],
+    registry=REGISTRY,
+)
+TELEGRAM_AVAILABLE = Gauge(
+    "monitor_telegram_available",
+    "1 while the Bot API answers the sender, 0 while it is down or unreachable (alerts are held).",
+    registry=REGISTRY,
+)
 
 POLL_SECONDS = Histogram("monitor_poll_duration_seconds", "One feed poll end to end.", buckets=_LATENCY_BUCKETS, registry=REGISTRY)
 EXTRACT_SECONDS = Histogram(
@@ -56,7 +75,18 @@ RELOADS = Counter("monitor_config_reloads", "Configuration reloads by result (ap
 CONFIG_OK = Gauge("monitor_config_last_reload_ok", "1 if the last reload attempt was applied, 0 if rejected.", registry=REGISTRY)
 
 
-def observe_poll(outcome) -> None:
+class PollResult(Protocol):
+    """What observe_poll reads of a poll's outcome (monitor.service.pipeline.PollOutcome)."""
+
+    status: str
+    duration: float
+    entries: int
+    new_items: int
+    alerts_queued: int
+    error: str | None
+
+
+def observe_poll(outcome: PollResult) -> None:
     """Count one PollOutcome (monitor.service.pipeline)."""
     POLLS.labels(outcome.status).inc()
     POLL_SECONDS.observe(outcome.duration)
@@ -81,7 +111,7 @@ def observe_publish_to_alert(published_at: datetime | None, sent_at: datetime | 
     PUBLISH_TO_ALERT_SECONDS.observe(max(0.0, (sent_at - published_at).total_seconds()))
 
 
-def refresh_from_store(store, feed_urls: list[str]) -> None:
+def refresh_from_store(store: Any, feed_urls: list[str]) -> None:  # Any: ops sits below the store layer
     """Database-derived gauges; synchronous (run it in a thread)."""
     count, oldest = store.outbox.depth()
     QUEUE_DEPTH.set(count)

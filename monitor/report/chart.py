@@ -43,7 +43,7 @@ def daily_mentions_png(report: PeriodReport, top: int = TOP_ENTITIES) -> bytes:
     axes.set_title(period_label(report), fontsize=FONT_SIZE)
     for n, entity in enumerate(shown):
         axes.plot(
-            report.days,
+            report.days,  # type: ignore[arg-type]  # matplotlib plots dates; its stubs list only numbers
             entity.daily,
             label=f"{_short(entity.name)} ({entity.articles})",
             color=COLOURS[n],

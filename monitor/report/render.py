@@ -79,7 +79,7 @@ def report_json(report: PeriodReport) -> dict:
                 "articles": entity.articles,
                 "outlets": [{"name": o.name, "articles": o.articles} for o in entity.outlets],
                 "co_mentions": [{"id": c.id, "name": c.name, "articles": c.articles} for c in entity.co_mentions],
-                "daily": {day.isoformat(): n for day, n in zip(report.days, entity.daily)},
+                "daily": {day.isoformat(): n for day, n in zip(report.days, entity.daily, strict=True)},
             }
             for entity in report.entities
         ],

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from monitor.config import FeedConfig, Settings
 from monitor.ingest.fetch import Fetcher
 from monitor.match import Matcher
-from monitor.notify.outbox import build_delivery
+from monitor.notify import Delivery, build_delivery
 from monitor.ops import metrics
 from monitor.ops.health import Health, HealthServer
 from monitor.ops.logs import get_logger, redact
@@ -85,11 +85,11 @@ class Monitor:
             raise
         self.fetcher = Fetcher(config.fetch)
         # The outbox sender (Telegram, or the console without a token).
-        self.delivery = build_delivery(settings, self.store)
+        self.delivery: Delivery = build_delivery(settings, self.store)
         # With Telegram: notices also go to telegram.admins; telegram_probe() says whether
-        # the Bot API answers (/healthz).
-        self.notices = AdminNotices(admin_notifier or getattr(self.delivery, "notify_admins", None))
-        self.telegram_probe: TelegramProbe | None = getattr(self.delivery, "probe", None)
+        # the Bot API answers (/healthz; None without Telegram).
+        self.notices = AdminNotices(admin_notifier or self.delivery.notify_admins)
+        self.telegram_probe: TelegramProbe = self.delivery.telegram_health
         self.health_server: HealthServer | None = None
         self._alerts_waiting = asyncio.Event()  # a poll queued alerts: deliver now
         rng = random.Random()
@@ -111,13 +111,16 @@ class Monitor:
     async def run_once(self) -> CycleReport:
         """Poll every feed once, delivering alerts as the polls queue them (a slow feed
         does not hold back the others' alerts), then deliver everything that is due."""
+        await self.delivery.start(commands=False)  # the sender runs while the feeds are polled
+        before = self.delivery.delivered
         polling = asyncio.gather(*(self.poll(feed) for feed in self.runtime.settings.config.feeds))
         polled = asyncio.Event()
         polling.add_done_callback(lambda _: polled.set())
-        delivered = await self._deliver_until(polled)
+        await self._deliver_until(polled)
         report = CycleReport(list(await polling))
         await self._flush_polls()
-        report.delivered = delivered + await self.delivery.drain()  # paced by the rate governor
+        await self.delivery.drain()  # what is left, paced by the rate governor
+        report.delivered = self.delivery.delivered - before
         return report
 
     # -- live configuration --------------------------------------------------
@@ -165,12 +168,12 @@ class Monitor:
         metrics.FEEDS.set(len(config.feeds))
         metrics.CONFIG_OK.set(1)
         if config.service.health_port is not None:
-            self.health_server = HealthServer(config.service.health_host, config.service.health_port, self.health, self._refresh_metrics)
+            server = HealthServer(config.service.health_host, config.service.health_port, self.health, self._refresh_metrics)
             try:
-                await self.health_server.start()
+                await server.start()
+                self.health_server = server  # set once it listens: its port is the real one
             except OSError as exc:
                 log.error("health_unavailable", host=config.service.health_host, port=config.service.health_port, error=str(exc))
-                self.health_server = None
         watcher = loop.create_task(self.reloader.watch(stop))
         log.info("started", feeds=len(config.feeds), database=self.store.display_url)
         try:

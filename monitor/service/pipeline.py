@@ -21,8 +21,7 @@ from monitor.ingest.feeds import FeedEntry, parse_feed
 from monitor.ingest.fetch import FetchError, Fetcher, HTTPStatusError
 from monitor.ingest.freshness import cache_lifetime  # Cache-Control/Expires -> next poll
 from monitor.match import EntityMatch, Matcher
-from monitor.notify.console import CONSOLE_CHAT
-from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around
+from monitor.notify import CONSOLE_CHAT, AlertContent, format_alert_html, format_alert_plain, snippet_around
 from monitor.ops import metrics  # counters/histograms bumped below
 from monitor.ops.logs import get_logger
 from monitor.store import FeedState, FoundMention, NewItem, NextPoll, QueuedAlert, Store, database_problem
@@ -178,7 +177,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         else []
     )
     pending: list[_Planned] = []
-    for (entry, canonical), is_known in zip(candidates, known):
+    for (entry, canonical), is_known in zip(candidates, known, strict=True):
         if is_known:
             continue
         try:
@@ -189,7 +188,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
             _item_failed(outcome, feed, entry, exc)
     if pending:
         results, db_error = await asyncio.to_thread(store.items.add_many, [(p.item, p.mentions, p.queued) for p in pending])
-        for planned, item_id in zip(pending, results):
+        for planned, item_id in zip(pending, results, strict=False):  # results stop at a database error
             if isinstance(item_id, Exception):
                 _item_failed(outcome, feed, planned.entry, item_id)
                 continue
@@ -261,7 +260,10 @@ async def _plan_entry(
     if found:
         too_old = first_poll and not _recent_enough(entry, config.defaults.backfill, store.database.now())
         if not too_old:
-            queued = _alerts_for(runtime, store, entry, outlet, text, found)
+            subscribers: list[str] = []
+            if config.telegram.token:  # a database read: in a thread, like every store call
+                subscribers = await asyncio.to_thread(store.subscribers.following, [m.entity_id for m in found])
+            queued = _alerts_for(runtime, subscribers, entry, outlet, text, found)
     item = NewItem(
         feed_id=state.id,
         guid=entry.guid,
@@ -333,11 +335,10 @@ def alert_content(
 
 
 def _alerts_for(
-    runtime: Runtime, store: Store, entry: FeedEntry, outlet: str, text: str, found: list[EntityMatch]
+    runtime: Runtime, subscribers: list[str], entry: FeedEntry, outlet: str, text: str, found: list[EntityMatch]
 ) -> list[QueuedAlert]:
     content = alert_content(entry.title, entry.url or "", outlet, entry.published, text, found)
     html, plain = format_alert_html(content), format_alert_plain(content)
     chats = [runtime.alert_chat]
-    if runtime.settings.config.telegram.token:
-        chats += [chat for chat in store.subscribers.following(m.entity_id for m in found) if chat not in chats]
+    chats += [chat for chat in subscribers if chat not in chats]
     return [QueuedAlert(chat, html, plain) for chat in chats]

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from monitor.notify.ratelimit import doubled  # the one backoff growth, shared with delivery
+
 if TYPE_CHECKING:
     from monitor.config import FeedConfig, MonitorConfig
 
@@ -93,10 +95,8 @@ def base_delay(
     if broken:
         delay, reason = max(policy.broken_retry, interval), "broken"
     else:
-        streak = max(1, error_streak)
-        ceiling = max(policy.max_backoff, interval)
-        # 2**streak overflows floats only past ~1000 failures; min() first keeps it finite.
-        delay, reason = min(interval * 2.0 ** min(streak - 1, 60), ceiling), "backoff"
+        # The interval after the first failure, doubling with each further one.
+        delay, reason = doubled(interval, max(1, error_streak) - 1, max(policy.max_backoff, interval)), "backoff"
     if retry_after is not None and retry_after > delay:
         delay, reason = min(retry_after, max(policy.max_retry_after, delay)), "retry_after"
     return Decision(delay, reason)

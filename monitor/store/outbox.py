@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from monitor.store.database import Database, aware, inserted_id
-from monitor.store.schema import alerts, delivery_attempts
+from monitor.store.schema import alerts, delivery_attempts, items
 
 __all__ = ["OutboxRepository", "OutboxRow"]
 
@@ -38,6 +38,7 @@ class OutboxRow:
     status: str
     attempts: int
     created_at: datetime
+    published_at: datetime | None = None  # the item's, for the publish-to-alert latency
 
 
 class OutboxRepository:
@@ -47,7 +48,11 @@ class OutboxRepository:
     def due(self, limit: int = 200, *, chats: Iterable[str] | None = None, exclude_chats: Iterable[str] = ()) -> list[OutboxRow]:
         """Queued alerts whose time has come, oldest first: to `chats` only when given,
         never to `exclude_chats`."""
-        query = select(alerts).where(alerts.c.status == "queued", alerts.c.next_attempt_at <= self._db.now())
+        query = (
+            select(alerts, items.c.published_at)
+            .join(items, items.c.id == alerts.c.item_id)
+            .where(alerts.c.status == "queued", alerts.c.next_attempt_at <= self._db.now())
+        )
         if chats is not None:
             query = query.where(alerts.c.chat_id.in_(list(chats)))
         excluded = list(exclude_chats)
@@ -56,7 +61,10 @@ class OutboxRepository:
         with self._db.read() as conn:
             rows = conn.execute(query.order_by(alerts.c.id).limit(limit)).mappings().all()
         return [
-            OutboxRow(r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"], aware(r["created_at"]))
+            OutboxRow(
+                r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"],
+                aware(r["created_at"]), aware(r["published_at"]),
+            )
             for r in rows
         ]
 
