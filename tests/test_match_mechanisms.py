@@ -430,3 +430,122 @@ def test_dutch_names(shipped: Matcher, text: str, entity: str) -> None:
 )
 def test_dutch_and_kurmanji_traps(shipped: Matcher, text: str) -> None:
     assert found(shipped, text) == {}
+
+
+# -- round 3: Kurmanji endings on places, K1 and Taji in more forms, Sorani spellings -------------
+
+
+def test_place_takes_the_watchlists_place_endings_whatever_its_length(tmp_path: Path) -> None:
+    matcher = build(
+        tmp_path,
+        "bases:\n  words: [bingeh*]\n  place_endings: [ye, e]\n"
+        "entities:\n  - id: taji\n    name: Taji\n    places: [Taji]\n    aliases: [Camp Taji]\n",
+    )
+    [(surface, rule)] = found(matcher, "Bingeha Tajiyê hat hedefgirtin.")["taji"]
+    assert surface == "Tajiyê" and "inflection -ye" in rule
+    assert found(matcher, "Tajiyê li bakur e.") == {}  # no base word: the town
+    assert found(matcher, "Bingeha Tajiyan.") == {}  # not one of the endings
+    # an alias that is not a place does not take place endings
+    assert found(matcher, "Camp Tajiye") == {}
+
+
+@pytest.mark.parametrize(
+    "text, entity",
+    [
+        ("Bingeha leşkerî ya Tajiyê hat bombebarankirin.", "taji-base"),
+        ("Baregeha Qaimê ya leşkerî radestî artêşa Iraqê hat kirin.", "al-qaim-base"),
+        ("Baregeha Qeyare ya leşkerî li başûrê Mûsilê ye.", "qayyarah-airbase"),
+        ("Baregeha K1 ya leşkerî hat hedefgirtin.", "k1-airbase"),
+        ("Fermandarê Fîlaqa Qudsê ya Sipaha Pasdaran gihişt Bexdayê.", "quds-force"),
+        ("Hêzên Quds ên Îranê piştgirî didin komên çekdar.", "quds-force"),
+        ("Leşkerê Qudsê yê Îranê li Iraqê çalak e.", "quds-force"),
+        ("Kitaib Hizbullah li Iraqê hat sizakirin.", "kataeb-hezbollah"),
+        ("General Silêmanî di êrîşeke Amerîkî de hat kuştin.", "qasem-soleimani"),
+    ],
+)
+def test_kurmanji_forms(shipped: Matcher, text: str, entity: str) -> None:
+    assert entity in found(shipped, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Roja Qudsê ya cîhanî li Tehranê hat pîrozkirin.",  # Quds Day
+        "Tûgayên Qudsê yên Cîhada Îslamî li Xezzeyê şer dikin.",  # Islamic Jihad's brigades
+        "Xelkê Qudsê li dijî dagirkeriyê xwepêşandan kirin.",  # the people of Jerusalem
+        "Li bajarê Silêmanî baran barî.",
+        "Zanîngeha Silêmaniyê vekirî ye.",
+        "Tajiyê li bakurê Bexdayê ye.",  # the town, no base word
+    ],
+)
+def test_kurmanji_traps(shipped: Matcher, text: str) -> None:
+    assert found(shipped, text) == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "قتل متعاقد أمريكي في هجوم على قاعدة كيه 1 قرب كركوك.",
+        "استهدف هجوم صاروخي قاعدة «كي 1» العسكرية في كركوك.",  # quotes split a fixed phrase
+        "بنکەی کەی وەن لە کەرکووک کرایە ئامانج.",  # Sorani
+        "美军驻扎的K1空军基地遭到火箭弹袭击",  # glued to Chinese
+        "Η βάση Κ1 δέχθηκε επίθεση με ρουκέτες.",  # Greek kappa
+        "A US contractor died in the attack on an Iraqi military base in Kirkuk province.",
+    ],
+)
+def test_k1_in_more_forms(shipped: Matcher, text: str) -> None:
+    assert "k1-airbase" in found(shipped, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kirkuk province held elections; the K-1 visa rules changed.",
+        "Kirkuk airport reopened to civilian flights.",
+        "أعيد افتتاح مطار كركوك أمام الرحلات المدنية.",  # an airport is not a base word
+        "Premier przyleciał na lotnisko w Erbilu na rozmowy z władzami Kurdystanu.",
+        "كي 1 نعرف",  # "so that" and a digit, no base nearby
+    ],
+)
+def test_k1_and_airport_traps(shipped: Matcher, text: str) -> None:
+    assert found(shipped, text) == {}
+
+
+@pytest.mark.parametrize(
+    "text, entity",
+    [
+        ("Raketen schlugen im Militärlager Tadschi nördlich von Bagdad ein.", "taji-base"),
+        ("Die Koalitionstruppen in Tadschi wurden beschossen.", "taji-base"),
+        ("חיילים אמריקנים נהרגו במחנה טאג'י.", "taji-base"),
+        ("מתקפת רקטות על בסיס אל-תאג'י.", "taji-base"),
+        ("Die Tötung Suleimanis durch die USA.", "qasem-soleimani"),
+        ("جەنەراڵ سلێمانی کوژرا.", "qasem-soleimani"),
+        ("کەتائیبی حیزبوڵڵا بەرپرسیارێتی هێرشەکەی گرتە ئەستۆ.", "kataeb-hezbollah"),
+        ("گرووپی کتائب حزبوڵا لە عێراق.", "kataeb-hezbollah"),
+        ("حزبوڵڵای عێراقی هەڕەشەی کرد.", "kataeb-hezbollah"),
+        ("רקטות נורו לעבר בסיס הקואליציה בנמל התעופה של ארביל.", "erbil-airbase"),
+        ("I miliziani dell'Is hanno attaccato un villaggio.", "islamic-state"),
+        ("Het laatste IS-bolwerk in Syrië is gevallen.", "islamic-state"),
+        ("Les combattants de l'EI ont revendiqué l'attaque.", "islamic-state"),
+    ],
+)
+def test_round_three_names(shipped: Matcher, text: str, entity: str) -> None:
+    assert entity in found(shipped, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bauern in Tadschi klagen über Dürre.",
+        "Der Bürgermeister von Taji besuchte die Koalitionspartner in Bagdad nicht.",
+        "A morte de um manifestante em Suleimani gerou protestos.",
+        "Na wraak gingen inwoners van Suleimani de straat op.",
+        "حزبوڵڵای لوبنان هەڕەشەی لە ئیسرائیل کرد.",  # Lebanese Hezbollah
+        "Le statut de l'EI protège le patrimoine personnel de l'entrepreneur.",  # entreprise individuelle
+        "Is this the end? Is it over?",
+        "عراقی فوجی دستوں نے القائم بارڈر کراسنگ کو دوبارہ کھول دیا۔",  # the crossing
+        "القائم شہر میں فوجی آپریشن جاری ہے۔",  # the town
+    ],
+)
+def test_round_three_traps(shipped: Matcher, text: str) -> None:
+    assert found(shipped, text) == {}

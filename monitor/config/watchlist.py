@@ -293,14 +293,23 @@ class BaseRule(StrictModel):
 
     `words`: base words of each language ("air base", "base aérienne", "قاعدة");
     `before`/`after`: how many words away they may stand; `excludes`: words
-    that make it the town ("city", "province", "مدينة").
+    that make it the town ("city", "province", "مدينة"). `place_endings`:
+    endings a place name may take glued on, besides the inflection endings and
+    whatever its length, since a base word must stand next to it anyway
+    (Kurmanji izafe and oblique: "Bingeha Tajiyê", "Baregeha Qaimê").
     """
 
     words: list[str] = Field(default_factory=list)
     before: int = Field(default=3, ge=0, le=20)
     after: int = Field(default=2, ge=0, le=20)
     excludes: list[ContextRule] = Field(default_factory=list)
+    place_endings: list[str] = Field(default_factory=list)
     note: str | None = None
+
+    @field_validator("place_endings")
+    @classmethod
+    def _place_endings(cls, values: list[str]) -> list[str]:
+        return InflectionRule(endings=values).endings
 
     @field_validator("words")
     @classmethod

@@ -177,11 +177,14 @@ class Matcher:
         patterns: list[_Pattern],
         automaton: ahocorasick.Automaton | None,
         endings: frozenset[str] = frozenset(),
+        place_endings: frozenset[str] = frozenset(),
     ):
         self._entities = entities
         self._patterns = patterns
         self._automaton = automaton
         self._endings = endings
+        # A base's place name takes these too (it needs a base word next to it anyway).
+        self._place_endings = place_endings | endings
         self._index = {e.id: i for i, e in enumerate(entities)}
 
     # -- building -------------------------------------------------------------------------
@@ -216,6 +219,7 @@ class Matcher:
             keys.setdefault(key, []).append(len(patterns) - 1)
 
         inflection = watchlist.inflection
+        place_endings = watchlist.bases.place_endings if watchlist.bases is not None else []
         for ei, entity in enumerate(watchlist.entities):
             skip = set(entity.skip_variant_rules)
             rules = list(entity.variant_rules) + [r for r in watchlist.variant_rules if r.name not in skip]
@@ -231,11 +235,14 @@ class Matcher:
                 if place:
                     variants = [v for v in variants if v.text not in place_spellings]
                     place_spellings.update(v.text for v in variants)
+                # A place is guarded by its base word, so it takes endings whatever its length.
+                min_letters = _PLACE_MIN_LETTERS if place and place_endings else inflection.min_letters
+                inflects = inflects or bool(place and place_endings)
                 for variant in variants:
                     pattern = _Pattern(
                         ei, alias.text, variant.text, variant.rules, alias, cased, None, "", requires, excludes, place
                     )
-                    add(_key(variant.text, inflects, inflection.min_letters), pattern)
+                    add(_key(variant.text, inflects, min_letters), pattern)
                     # A Greek or Cyrillic spelling is also searched in transliterated text,
                     # where its case endings are Latin letters too.
                     latin = latin_spelling(variant.text) if not variant.text.isascii() else variant.text
@@ -243,7 +250,7 @@ class Matcher:
                         latin_pattern = pattern._replace(
                             variant=latin, rules=(*variant.rules, "transliteration"), latin_only=True
                         )
-                        add(_key(latin, inflects, inflection.min_letters), latin_pattern)
+                        add(_key(latin, inflects, min_letters), latin_pattern)
             for role in entity.roles:
                 role_excludes = _compile_rules(role.excludes)
                 for side, phrases in (("before", role.before), ("after", role.after)):
@@ -265,7 +272,7 @@ class Matcher:
                 automaton.add_word(key, _Key(len(key), lpad, rpad, tuple(pids), open_end, latin_only))
             automaton.make_automaton()
         endings = frozenset(fold_phrase(e) for e in inflection.endings) if inflection.enabled else frozenset()
-        return cls(entities, patterns, automaton, endings)
+        return cls(entities, patterns, automaton, endings, frozenset(fold_phrase(e) for e in place_endings))
 
     # -- matching -------------------------------------------------------------------------
 
@@ -365,11 +372,13 @@ class Matcher:
                 # A case ending: the rest of the word must be one of the watchlist's endings.
                 stop = scan.find(" ", end)
                 ending = scan[end:stop]
-                if ending not in self._endings:
+                if ending not in self._place_endings:
                     continue
                 end = stop
             for pid in key.patterns:
                 pattern = patterns[pid]
+                if ending and not pattern.place and ending not in self._endings:
+                    continue
                 want = pattern.cased
                 if want is not None:
                     # scan = " " + lower; cased is aligned with lower, one to the left
@@ -471,6 +480,10 @@ def _pad(text: str) -> str:
     left = "" if script_of(text[0]) == "nospace" else " "
     right = "" if script_of(text[-1]) == "nospace" else " "
     return left + text + right
+
+
+# Place names take endings from this length on (Taji, Qaim: "Tajiyê", "Qaimê").
+_PLACE_MIN_LETTERS = 3
 
 
 def _key(variant: str, inflects: bool, min_letters: int) -> str:
