@@ -39,6 +39,7 @@ bench: venv
 	$(PY) benchmarks/matcher_speed.py
 	$(PY) benchmarks/extraction.py
 	$(PY) benchmarks/delivery.py
+	$(PY) benchmarks/stories.py
 	$(PY) benchmarks/idle.py
 
 clean:
