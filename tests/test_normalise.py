@@ -157,7 +157,7 @@ def test_segment_offsets_equal_per_character_offsets(text: str, one_line: bool) 
 @given(text=st.one_of(st.text(), _TRICKY))
 def test_scan_text_is_padded_lower_case_of_one_line_fold(text: str) -> None:
     cased, scan, offsets = fold_for_scan(text)
-    expected, expected_offsets = _n._py_fold_cased_with_offsets(text, one_line=True)
+    expected, expected_offsets = fold_cased_with_offsets(text, one_line=True)
     assert cased == expected
     assert scan == f" {expected} ".lower()
     assert offsets.text is text

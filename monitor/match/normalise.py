@@ -535,12 +535,12 @@ def _drop_apostrophes(marked: str) -> str:
     return marked.replace("'", "") if "'" in marked else marked
 
 
-def _py_fold_cased(text: str) -> str:
+def fold_cased(text: str) -> str:
     """Normalised text with case kept (fast path, no offsets)."""
     return _drop_apostrophes(_apply_apostrophes(_translate(text)))
 
 
-def _py_fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str, Offsets]:
+def fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str, Offsets]:
     """`fold_cased(text)` and a lazy map from its positions back to `text`.
 
     `one_line`: newlines become spaces too (same length, same offsets).
@@ -550,13 +550,13 @@ def _py_fold_cased_with_offsets(text: str, one_line: bool = False) -> tuple[str,
     return _drop_apostrophes(marked), _MarkedOffsets(text, marked, resized, path)
 
 
-def _py_fold_for_scan(text: str) -> tuple[str, str, Offsets]:
+def fold_for_scan(text: str) -> tuple[str, str, Offsets]:
     """What the matcher scans: the one-line cased fold, its padded lower case, and offsets.
 
     `(cased, f" {cased} ".lower(), offsets)` with `cased, offsets =
     fold_cased_with_offsets(text, one_line=True)`.
     """
-    cased, offsets = _py_fold_cased_with_offsets(text, one_line=True)
+    cased, offsets = fold_cased_with_offsets(text, one_line=True)
     return cased, f" {cased} ".lower(), offsets
 
 
@@ -659,10 +659,6 @@ class _MarkedOffsets(Offsets):
             delta += size - 1
         self._dropped, self._keys, self._origins = dropped, keys, origins
 
-
-fold_cased = _py_fold_cased
-fold_cased_with_offsets = _py_fold_cased_with_offsets
-fold_for_scan = _py_fold_for_scan
 
 
 def fold(text: str) -> str:
