@@ -28,12 +28,12 @@ import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import replace
-from datetime import datetime
-from itertools import combinations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from story_set import pairwise, read_records, stored_articles  # noqa: E402
 
 from monitor.stories import Article, StoryAssigner, StorySettings  # noqa: E402
 
@@ -44,24 +44,9 @@ PAGES = REPO.parent / "shared" / "data" / "news-pages"
 
 def load_articles(path: Path = DATA) -> tuple[list[Article], dict[str, str], int]:
     """(stored articles in arrival order, article id -> event, articles left out for having no entity)."""
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    stored = [r for r in records if r["entities"]]
-    stored.sort(key=lambda r: (r["published"], r["id"]))
-    articles = [
-        Article(
-            id=r["id"],
-            outlet=r["outlet"],
-            lang=r["lang"],
-            published=datetime.fromisoformat(r["published"].replace("Z", "+00:00")),
-            title=r["title"],
-            text=r["text"],
-            entities=frozenset(r["entities"]),
-            title_entities=frozenset(r["title_entities"]),
-            url=r["url"],
-        )
-        for r in stored
-    ]
-    return articles, {r["id"]: r["event"] for r in stored}, len(records) - len(stored)
+    records = read_records(path)
+    articles, event_of = stored_articles(records)
+    return articles, event_of, len(records) - len(articles)
 
 
 class OneArticlePerOutlet(StoryAssigner):
@@ -85,21 +70,6 @@ def run(
         story_of[article.id] = decision.story_id
         layers[decision.layer] += 1
     return story_of, layers
-
-
-def pairwise(story_of: dict[str, str], event_of: dict[str, str]) -> tuple[float, float, int, int, int]:
-    """(precision, recall, true pairs, predicted pairs, correct pairs)."""
-    ids = sorted(story_of)
-    predicted = correct = actual = 0
-    for a, b in combinations(ids, 2):
-        same_story = story_of[a] == story_of[b]
-        same_event = event_of[a] == event_of[b]
-        predicted += same_story
-        actual += same_event
-        correct += same_story and same_event
-    precision = correct / predicted if predicted else 1.0
-    recall = correct / actual if actual else 1.0
-    return precision, recall, actual, predicted, correct
 
 
 def errors(story_of: dict[str, str], event_of: dict[str, str], articles: list[Article]) -> None:

@@ -7,16 +7,14 @@ change that breaks grouping fails here: pairwise precision >= 0.95 and recall
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from itertools import combinations
 from pathlib import Path
 
 import pytest
+from story_set import pairwise, read_records, stored_articles
 
 from monitor.config.watchlist import load_watchlist
 from monitor.match import Matcher
-from monitor.stories import Article, StoryAssigner
+from monitor.stories import StoryAssigner
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "stories" / "stories.jsonl"
@@ -24,7 +22,7 @@ DATA = REPO / "tests" / "data" / "stories" / "stories.jsonl"
 
 @pytest.fixture(scope="module")
 def records() -> list[dict]:
-    return [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_records(DATA)
 
 
 def test_the_set_is_big_varied_and_labelled(records: list[dict]) -> None:
@@ -50,42 +48,16 @@ def test_stored_entities_are_what_the_matcher_finds(records: list[dict]) -> None
 
 def assign_in_order(records: list[dict]) -> tuple[dict[str, str], dict[str, str]]:
     """(article id -> story id, article id -> event) for the stored articles, in order of publication."""
-    stored = sorted((r for r in records if r["entities"]), key=lambda r: (r["published"], r["id"]))
+    articles, event_of = stored_articles(records)
     assigner = StoryAssigner()
-    story_of: dict[str, str] = {}
-    for r in stored:
-        decision = assigner.assign(
-            Article(
-                id=r["id"],
-                outlet=r["outlet"],
-                lang=r["lang"],
-                published=datetime.fromisoformat(r["published"].replace("Z", "+00:00")),
-                title=r["title"],
-                text=r["text"],
-                entities=frozenset(r["entities"]),
-                title_entities=frozenset(r["title_entities"]),
-                url=r["url"],
-            )
-        )
-        story_of[r["id"]] = decision.story_id
-    return story_of, {r["id"]: r["event"] for r in stored}
-
-
-def pairwise(story_of: dict[str, str], event_of: dict[str, str]) -> tuple[float, float]:
-    predicted = correct = actual = 0
-    for a, b in combinations(story_of, 2):
-        same_story, same_event = story_of[a] == story_of[b], event_of[a] == event_of[b]
-        predicted += same_story
-        actual += same_event
-        correct += same_story and same_event
-    return correct / predicted, correct / actual
+    story_of = {article.id: assigner.assign(article).story_id for article in articles}
+    return story_of, event_of
 
 
 @pytest.mark.parametrize("name", ["stories.jsonl", "heldout.jsonl"])
 def test_pairwise_precision_and_recall_meet_the_goals(name: str) -> None:
-    records = [json.loads(line) for line in (DATA.parent / name).read_text(encoding="utf-8").splitlines() if line]
-    story_of, event_of = assign_in_order(records)
-    precision, recall = pairwise(story_of, event_of)
+    story_of, event_of = assign_in_order(read_records(DATA.parent / name))
+    precision, recall, *_ = pairwise(story_of, event_of)
     assert precision >= 0.95, f"pairwise precision {precision:.3f}"
     assert recall >= 0.8, f"pairwise recall {recall:.3f}"
     assert len(set(story_of.values())) <= 0.3 * len(story_of)  # at least 70% fewer channel messages
