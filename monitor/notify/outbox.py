@@ -83,11 +83,6 @@ class Outbox:
     # -- what others may ask -------------------------------------------------
 
     @property
-    def in_flight(self) -> int:
-        """Sends waiting for Telegram's answer now."""
-        return len(self._in_flight)
-
-    @property
     def problem(self) -> str | None:
         """Why alerts are held (Telegram down or unreachable), or None while it answers."""
         return self._down
