@@ -108,6 +108,7 @@ def wire_with_subscribers(tmp_path: Path, site, url: str, **telegram: object) ->
                   "rate_limits": {"per_chat_per_second": 8, "per_group_per_minute": 480, "global_per_second": 25},
                   **telegram},
         fetch={"fetch_pages": False},
+        alerts={"burst_limit": ITEMS},  # one alert per item, not a burst summary
     )
     db = tmp_path / "monitor.db"
     from monitor.store import Store

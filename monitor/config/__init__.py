@@ -5,6 +5,7 @@ message reads `file:line: field: problem`.
 """
 
 from monitor.config.settings import (
+    AlertsConfig,
     DefaultsConfig,
     FeedConfig,
     FetchConfig,
@@ -24,6 +25,7 @@ from monitor.config.watchlist import Watchlist, load_watchlist
 from monitor.config.yamlfile import ConfigError, ConfigProblem
 
 __all__ = [
+    "AlertsConfig",
     "ConfigError",
     "ConfigProblem",
     "DefaultsConfig",

@@ -141,6 +141,12 @@ class DefaultsConfig(StrictModel):
     max_retry_after: Duration = 86400.0
 
 
+class AlertsConfig(StrictModel):
+    # More new matching items than this in one poll of one feed (an archive republished,
+    # a CMS migration): one summary message per chat instead of one alert each.
+    burst_limit: int = Field(default=10, gt=0)
+
+
 class FeedConfig(StrictModel):
     url: str
     name: str = ""
@@ -187,6 +193,7 @@ class MonitorConfig(StrictModel):
     watchlist: str = "watchlist.yaml"
     fetch: FetchConfig = FetchConfig()
     defaults: DefaultsConfig = DefaultsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     feeds: list[FeedConfig] = Field(default_factory=list)
     service: ServiceConfig = ServiceConfig()
 
@@ -262,6 +269,7 @@ def world_readable_warning(path: Path) -> str | None:
 
 
 __all__ = [
+    "AlertsConfig",
     "ConfigError",
     "ConfigProblem",
     "FeedConfig",

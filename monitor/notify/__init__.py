@@ -13,18 +13,30 @@ Modules, from pure to wired:
 
 from monitor.notify.console import CONSOLE_CHAT
 from monitor.notify.delivery import Delivery, TelegramDelivery, build_delivery
-from monitor.notify.format import AlertContent, format_alert_html, format_alert_plain, snippet_around, split_message
+from monitor.notify.format import (
+    AlertContent,
+    BurstItem,
+    SummaryPart,
+    format_alert_html,
+    format_alert_plain,
+    format_burst_summary,
+    snippet_around,
+    split_message,
+)
 from monitor.notify.telegram import Reachability
 
 __all__ = [
     "CONSOLE_CHAT",
     "AlertContent",
+    "BurstItem",
     "Delivery",
     "Reachability",
+    "SummaryPart",
     "TelegramDelivery",
     "build_delivery",
     "format_alert_html",
     "format_alert_plain",
+    "format_burst_summary",
     "snippet_around",
     "split_message",
 ]

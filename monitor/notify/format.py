@@ -31,6 +31,9 @@ from urllib.parse import urlsplit
 __all__ = [
     "TELEGRAM_MAX_LENGTH",
     "AlertContent",
+    "BurstItem",
+    "SummaryPart",
+    "format_burst_summary",
     "format_alert_html",
     "format_alert_plain",
     "hashtag",
@@ -496,3 +499,93 @@ def split_message(text_html: str, limit: int = 4000) -> list[str]:
         used += cost
     emit(current, stack)
     return parts
+
+
+# ---------------------------------------------------------------------------
+# Burst summaries
+# ---------------------------------------------------------------------------
+
+# A listed title longer than this is cut: a summary is a list, not the articles.
+_SUMMARY_TITLE_MAX = 200
+# A link target longer than this is left out (the title stays, unlinked): no real
+# article URL is this long, and every line must fit a message with the heading.
+_SUMMARY_URL_MAX = 1500
+
+
+@dataclass(frozen=True)
+class BurstItem:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class SummaryPart:
+    """One message of a burst summary and the index of the first item it lists."""
+
+    text_html: str
+    text_plain: str
+    first: int
+
+
+def _summary_heading(outlet: str, listed: int, found: int, limit: int, *, as_html: bool) -> str:
+    esc = (lambda s: html.escape(s, quote=True)) if as_html else (lambda s: s)
+    name = _cut_end(one_line_text(outlet).strip(), 100, escape=as_html) or "a feed"
+    title = f"{listed} new item{'s' if listed != 1 else ''} from {esc(name)}"
+    return "\n".join(
+        [
+            f"<b>{title}</b>" if as_html else title,
+            f"One poll of this feed found {found} new matching items, more than the burst limit of {limit} "
+            "(an archive republished or a site moved?), so they are listed here instead of one alert each.",
+            "",
+        ]
+    )
+
+
+def _summary_line(number: int, item: BurstItem, *, as_html: bool) -> str:
+    esc = (lambda s: html.escape(s, quote=True)) if as_html else (lambda s: s)
+    url = _clean_url(item.url) if item.url else None
+    if url is not None and _cost(url, escape=True) > _SUMMARY_URL_MAX:  # the same choice in both twins
+        url = None
+    title = _cut_end(one_line_text(item.title).strip(), _SUMMARY_TITLE_MAX, escape=True) or url or "(untitled)"
+    if not as_html:
+        return f"{number}. {title}" + (f" {url}" if url and url != title else "")
+    if url is None:
+        return f"{number}. {esc(title)}"
+    return f'{number}. <a href="{esc(url)}">{esc(title)}</a>'
+
+
+def format_burst_summary(
+    outlet: str, items: list[BurstItem], found: int, limit: int, *, max_length: int = TELEGRAM_MAX_LENGTH
+) -> list[SummaryPart]:
+    """One summary of a burst instead of an alert per item: a heading (how many items,
+    from which feed, why), then a numbered title link per item, in order.
+
+    Cut by `split_message` into as few messages as `max_length` allows, at line ends
+    (every line fits a message, so no link is ever cut). `found` is how many items the
+    poll found, `items` the ones this chat gets. Each part has its plain-text twin
+    (the fallback and the console), listing the same items."""
+    html_lines = [_summary_line(n, item, as_html=True) for n, item in enumerate(items, 1)]
+    plain_lines = [_summary_line(n, item, as_html=False) for n, item in enumerate(items, 1)]
+    heading_html = _summary_heading(outlet, len(items), found, limit, as_html=True)
+    heading_plain = _summary_heading(outlet, len(items), found, limit, as_html=False)
+    parts_html = split_message("\n".join([heading_html, *html_lines]), limit=max_length)
+    # Which items each part lists: the lines are whole and in order in the parts.
+    firsts: list[int] = []
+    next_line = 0
+    for part in parts_html:
+        firsts.append(next_line)
+        position = 0
+        while next_line < len(html_lines):
+            found_at = part.find(html_lines[next_line], position)
+            if found_at < 0:
+                break
+            position = found_at + len(html_lines[next_line])
+            next_line += 1
+    assert next_line == len(html_lines), "a summary line was cut"  # every line fits a part: a guard
+    summary: list[SummaryPart] = []
+    for index, (part, first) in enumerate(zip(parts_html, firsts, strict=True)):
+        last = firsts[index + 1] if index + 1 < len(firsts) else len(items)
+        plain = "\n".join(([heading_plain] if index == 0 else []) + plain_lines[first:last])
+        # Plain lines are never longer than their HTML twins, so this cut is a guard.
+        summary.append(SummaryPart(part, _cut_end(plain, max_length, escape=False), first))
+    return summary

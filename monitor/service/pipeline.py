@@ -21,7 +21,15 @@ from monitor.ingest.feeds import FeedEntry, parse_feed
 from monitor.ingest.fetch import FetchError, Fetcher, HTTPStatusError
 from monitor.ingest.freshness import cache_lifetime  # Cache-Control/Expires -> next poll
 from monitor.match import EntityMatch, Matcher
-from monitor.notify import CONSOLE_CHAT, AlertContent, format_alert_html, format_alert_plain, snippet_around
+from monitor.notify import (
+    CONSOLE_CHAT,
+    AlertContent,
+    BurstItem,
+    format_alert_html,
+    format_alert_plain,
+    format_burst_summary,
+    snippet_around,
+)
 from monitor.ops import metrics  # counters/histograms bumped below
 from monitor.ops.logs import get_logger
 from monitor.store import FeedState, FoundMention, NewItem, NextPoll, QueuedAlert, Store, database_problem
@@ -186,9 +194,14 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
             raise  # not this item's fault: stop the poll, retry it whole later
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
             _item_failed(outcome, feed, entry, exc)
-    if pending:
-        results, db_error = await asyncio.to_thread(store.items.add_many, [(p.item, p.mentions, p.queued) for p in pending])
-        for planned, item_id in zip(pending, results, strict=False):  # results stop at a database error
+    # Burst guard: more items to alert on than alerts.burst_limit (an archive republished,
+    # a site migration) get one summary per chat instead of one alert each.
+    alerting = [p for p in pending if p.queued]
+    burst = alerting if len(alerting) > config.alerts.burst_limit else []
+    singles = [p for p in pending if not burst or not p.queued]
+    if singles:
+        results, db_error = await asyncio.to_thread(store.items.add_many, [(p.item, p.mentions, p.queued) for p in singles])
+        for planned, item_id in zip(singles, results, strict=False):  # results stop at a database error
             if isinstance(item_id, Exception):
                 _item_failed(outcome, feed, planned.entry, item_id)
                 continue
@@ -200,6 +213,8 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
             outcome.alerts_queued += max(result, 0)
         if db_error is not None:
             raise db_error  # the items before it are committed; the poll is retried whole later
+    if burst:
+        await _store_burst(runtime, store, feed, outlet, burst, outcome)
     outcome.feed_state = await asyncio.to_thread(
         store.feeds.record_poll,
         state.id,
@@ -211,6 +226,61 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         next_poll=_planner(next_poll, "ok", None, outcome.cache_lifetime),
     )
     return outcome
+
+
+async def _store_burst(
+    runtime: Runtime, store: Store, feed: FeedConfig, outlet: str, burst: list[_Planned], outcome: PollOutcome
+) -> None:
+    """The items of a burst and their summaries (one per chat, cut to Telegram's limit),
+    in one transaction: a summary exists iff the items it lists were stored."""
+    limit = runtime.settings.config.alerts.burst_limit
+    summary_rows: list[tuple[int, QueuedAlert]] = []
+
+    def summaries(ids: list[int | None]) -> list[tuple[int, QueuedAlert]]:
+        stored = [(planned, item_id) for planned, item_id in zip(burst, ids, strict=True) if item_id is not None]
+        # Each chat gets the items it would have been alerted about (the channel all of
+        # them, a subscriber those of the entities followed), in the poll's order.
+        per_chat: dict[str, list[tuple[_Planned, int]]] = {}
+        for planned, item_id in stored:
+            for alert in planned.queued:
+                per_chat.setdefault(alert.chat_id, []).append((planned, item_id))
+        rows: list[tuple[int, QueuedAlert]] = []
+        for chat, listed in per_chat.items():
+            items = [BurstItem(p.entry.title, p.entry.url or "") for p, _ in listed]
+            for part in format_burst_summary(outlet, items, len(stored), limit):
+                # Each message rides on the first item it lists (one alert row per item and chat).
+                rows.append((listed[part.first][1], QueuedAlert(chat, part.text_html, part.text_plain)))
+        summary_rows[:] = rows
+        return rows
+
+    try:
+        ids = await asyncio.to_thread(store.items.add_together, [(p.item, p.mentions) for p in burst], summaries)
+    except DBAPIError:
+        raise  # nothing of the burst was committed; the poll is retried whole later
+    except Exception as exc:  # noqa: BLE001 - a bad burst must not stop the feed
+        for planned in burst:
+            _item_failed(outcome, feed, planned.entry, exc)
+        return
+    now = store.database.now()
+    stored = 0
+    for planned, item_id in zip(burst, ids, strict=True):
+        if item_id is None:
+            continue
+        _stored(planned, now, summarised=True)
+        stored += 1
+    outcome.new_items += stored
+    outcome.matched_items += stored
+    outcome.alerts_queued += len(summary_rows)
+    if stored:
+        log.warning(
+            "burst_summarised",
+            feed=feed.url,
+            items=stored,
+            burst_limit=limit,
+            chats=len({alert.chat_id for _, alert in summary_rows}),
+            messages=len(summary_rows),
+            reason="more new matching items in one poll than alerts.burst_limit: one summary per chat instead of an alert each",
+        )
 
 
 @dataclass
@@ -280,14 +350,17 @@ async def _plan_entry(
     return _Planned(entry, item, mentions, queued, found, too_old)
 
 
-def _stored(planned: _Planned, now: datetime) -> int:
+def _stored(planned: _Planned, now: datetime, *, summarised: bool = False) -> int:
     """Metrics and the log line of a newly stored item. Returns the number of alerts queued
-    (0 for an item without matches, -1 for a match that is too old to alert on)."""
+    (0 for an item without matches or listed in a burst summary, -1 for a match that is
+    too old to alert on)."""
     entry, found, queued, too_old = planned.entry, planned.found, planned.queued, planned.too_old
     if found:
         # metrics for a newly stored matching item
         for m in found:
             metrics.MATCHES.labels(m.entity_id).inc()
+        if summarised:
+            queued = []  # listed in the burst's summary instead
         if queued and entry.published is not None:
             metrics.PUBLISH_TO_QUEUE_SECONDS.observe(max(0.0, (now - entry.published).total_seconds()))
         log.info(
@@ -296,6 +369,7 @@ def _stored(planned: _Planned, now: datetime) -> int:
             entities=[m.entity_id for m in found],
             alerts=len(queued),
             **({"skipped": "older than the backfill window on the feed's first poll"} if too_old else {}),
+            **({"summarised": "listed in the poll's burst summary"} if summarised else {}),
         )
     return -1 if too_old else len(queued)
 

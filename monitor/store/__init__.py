@@ -5,13 +5,14 @@ values) bundled by `Store`, and the read-only queries for people at a terminal
 
 from monitor.store.database import Clock, Database, aware, database_problem, display_url, utcnow
 from monitor.store.feeds import FeedRepository, FeedState, NextPoll
-from monitor.store.items import FoundMention, ItemRepository, NewItem, QueuedAlert, StoreResult
+from monitor.store.items import AlertsForStored, FoundMention, ItemRepository, NewItem, QueuedAlert, StoreResult
 from monitor.store.outbox import OutboxRepository, OutboxRow
 from monitor.store.store import Store
 from monitor.store.subscribers import SubscriberRepository, Subscription
 from monitor.store.values import ValueRepository
 
 __all__ = [
+    "AlertsForStored",
     "Clock",
     "Database",
     "FeedRepository",

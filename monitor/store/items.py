@@ -3,7 +3,7 @@ mentions and queued alerts, in one transaction per item."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from monitor.store.database import Database, inserted_id
 from monitor.store.schema import alerts, items, matches
 
-__all__ = ["FoundMention", "ItemRepository", "NewItem", "QueuedAlert", "StoreResult"]
+__all__ = ["AlertsForStored", "FoundMention", "ItemRepository", "NewItem", "QueuedAlert", "StoreResult"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,14 @@ class QueuedAlert:
 # Per item of a batch: the new item id, None when it was known, or the exception of an
 # item that failed on its own.
 StoreResult = int | None | Exception
+
+# Given the ids of a batch stored together (None: that item was known already), the
+# alerts to queue with them, each attached to one of the stored items.
+AlertsForStored = Callable[[list[int | None]], Sequence[tuple[int, QueuedAlert]]]
+
+# A batch stored together meets a concurrent writer's item (unique GUID): tried again
+# this often, each time in a fresh transaction that sees the other item as known.
+_TOGETHER_ATTEMPTS = 3
 
 # Values per IN (...) of a batched lookup; well under SQLite's bound-parameter limit.
 _IN_CHUNK = 500
@@ -118,37 +126,63 @@ class ItemRepository:
         finally:
             conn_cm.__exit__(None, None, None)
 
+    def add_together(self, batch: Sequence[tuple[NewItem, Sequence[FoundMention]]], alerts_for: AlertsForStored) -> list[int | None]:
+        """Store a batch of items with their mentions and the alerts `alerts_for` writes
+        from their ids, all in ONE transaction: those alerts exist iff the items they
+        list were stored (a burst summary). Known items are skipped (None).
+
+        A database error rolls back the whole batch and is raised; so is an exception
+        of `alerts_for`."""
+        for attempt in range(1, _TOGETHER_ATTEMPTS + 1):
+            try:
+                with self._db.write() as conn:
+                    ids = [self._insert(conn, item, mentions, ()) for item, mentions in batch]
+                    queued = alerts_for(ids)
+                    if queued:
+                        now = self._db.now()
+                        waiting = {"status": "queued", "attempts": 0, "created_at": now, "next_attempt_at": now}
+                        conn.execute(_INSERT_ALERT, [{"item_id": item_id, **vars(a), **waiting} for item_id, a in queued])
+                    return ids
+            except IntegrityError:
+                if attempt == _TOGETHER_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def _add(self, conn: Connection, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]) -> int | None:
-        now = self._db.now()
         try:
             with self._db.write(conn):
-                if self._known(conn, item.feed_id, item.guid, item.canonical_url, item.content_hash):
-                    return None
-                # Constant statements with bound values: no expression building per item. The
-                # dataclasses' fields are the tables' columns.
-                item_id = inserted_id(conn.execute(_INSERT_ITEM, {**vars(item), "fetched_at": now}))
-                if mentions:
-                    conn.execute(
-                        _INSERT_MATCH,
-                        [
-                            {
-                                "item_id": item_id,
-                                "entity_id": m.entity_id,
-                                "entity_name": m.entity_name,
-                                "mention": m.mention[:500],
-                                "mention_start": m.start,
-                                "mention_end": m.end,
-                                "matched_at": now,
-                            }
-                            for m in mentions
-                        ],
-                    )
-                if queued:
-                    waiting = {"item_id": item_id, "status": "queued", "attempts": 0, "created_at": now, "next_attempt_at": now}
-                    conn.execute(_INSERT_ALERT, [{**vars(a), **waiting} for a in queued])
-                return item_id
+                return self._insert(conn, item, mentions, queued)
         except IntegrityError:
             return None
+
+    def _insert(self, conn: Connection, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]) -> int | None:
+        """The writes of one item inside the caller's transaction; None when it is known."""
+        now = self._db.now()
+        if self._known(conn, item.feed_id, item.guid, item.canonical_url, item.content_hash):
+            return None
+        # Constant statements with bound values: no expression building per item. The
+        # dataclasses' fields are the tables' columns.
+        item_id = inserted_id(conn.execute(_INSERT_ITEM, {**vars(item), "fetched_at": now}))
+        if mentions:
+            conn.execute(
+                _INSERT_MATCH,
+                [
+                    {
+                        "item_id": item_id,
+                        "entity_id": m.entity_id,
+                        "entity_name": m.entity_name,
+                        "mention": m.mention[:500],
+                        "mention_start": m.start,
+                        "mention_end": m.end,
+                        "matched_at": now,
+                    }
+                    for m in mentions
+                ],
+            )
+        if queued:
+            waiting = {"item_id": item_id, "status": "queued", "attempts": 0, "created_at": now, "next_attempt_at": now}
+            conn.execute(_INSERT_ALERT, [{**vars(a), **waiting} for a in queued])
+        return item_id
 
     def _known(self, conn: Connection, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:
         if not (guid or canonical_url or content_hash):
