@@ -225,8 +225,8 @@ def entry_text(world: World, n: int, k: int) -> tuple[str, str, list[str]]:
         f"Local authorities in {place} gave an update on {topic} on {rng.choice(['Monday', 'Tuesday', 'Thursday'])}; {detail}.",
         f"Residents interviewed in the city centre had mixed views, and several asked for clearer timelines for {topic}.",
         f"The regional budget for the coming year sets aside {rng.randint(2, 90)} million for the work, a figure the opposition called modest.",
-        f"A spokesperson for the provincial office said further details would follow after a meeting planned for next week.",
-        f"Independent experts said the plan was workable if suppliers kept to their schedules and prices stayed stable.",
+        "A spokesperson for the provincial office said further details would follow after a meeting planned for next week.",
+        "Independent experts said the plan was workable if suppliers kept to their schedules and prices stayed stable.",
     ]
     if world.entry_matches(n, k):
         watched = rng.choice(WATCHED)
