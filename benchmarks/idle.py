@@ -36,6 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from docs_block import write_block  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 SERVER = r'''
 import sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -281,14 +283,7 @@ def to_markdown(idle_result: dict | None, cycle_result: dict | None, bare_result
 
 
 def write_docs(markdown: str) -> None:
-    docs = REPO / "docs" / "OPERATIONS.md"
-    text = docs.read_text(encoding="utf-8")
-    start, end = "<!-- BENCHMARK:idle -->", "<!-- /BENCHMARK:idle -->"
-    if start in text and end in text:
-        text = text[: text.index(start) + len(start)] + "\n" + markdown + text[text.index(end) :]
-    else:
-        text += f"\n{start}\n{markdown}{end}\n"
-    docs.write_text(text, encoding="utf-8")
+    write_block(REPO / "docs" / "OPERATIONS.md", "idle", markdown)
 
 
 def main() -> None:

@@ -93,6 +93,8 @@ from email.utils import formatdate
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+from docs_block import write_block  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 WATCHLIST = REPO / "config" / "watchlist.yaml"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DAY = 86400.0
@@ -1073,14 +1075,7 @@ def to_markdown(args: argparse.Namespace, results: list[dict], baseline: dict | 
 
 
 def write_docs(markdown: str) -> None:
-    docs = REPO / "docs" / "OPERATIONS.md"
-    text = docs.read_text(encoding="utf-8")
-    start, end = "<!-- BENCHMARK:scale -->", "<!-- /BENCHMARK:scale -->"
-    if start in text and end in text:
-        text = text[: text.index(start) + len(start)] + "\n" + markdown + text[text.index(end) :]
-    else:
-        text += f"\n{start}\n{markdown}{end}\n"
-    docs.write_text(text, encoding="utf-8")
+    write_block(REPO / "docs" / "OPERATIONS.md", "scale", markdown)
 
 
 def main() -> None:
