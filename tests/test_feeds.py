@@ -4,6 +4,7 @@ per-file provenance and licences in that folder's sources.json and licenses/).""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 
@@ -98,3 +99,16 @@ def test_junk_is_a_problem_not_an_exception(junk):
 def test_html_to_text_drops_markup_and_scripts():
     text = html_to_text("<p>Rockets hit <b>Camp&nbsp;Taji</b></p><script>alert(1)</script><p>Second &amp; last</p>")
     assert text == "Rockets hit Camp\xa0Taji\nSecond & last"
+
+
+def test_json_feed_dates_with_an_offset_are_read_as_utc():
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Baghdad desk",
+        "items": [{"id": "a1", "url": "https://x.example/a1", "title": "Rockets near the base",
+                   "content_text": "Two rockets landed.", "date_published": "2026-12-06T10:00:00+03:00"}],
+    }
+    feed = parse_feed(json.dumps(doc).encode(), "https://x.example/feed.json")
+    published = feed.entries[0].published
+    assert published is not None and published.utcoffset() == dt.timedelta(0)
+    assert published == dt.datetime(2026, 12, 6, 7, 0, tzinfo=dt.timezone.utc)
