@@ -25,7 +25,9 @@ What it imitates (numbers from Telegram's docs and observed behaviour):
 token check (401), unknown methods (404), chat lookup (400 chat not found),
 blocked / kicked bot (403), message text rules (empty, over 4096 UTF-16 code
 units after entity parsing, HTML parse errors), edit rules, per-chat /
-per-group / global flood control (429 with retry_after), long-polling
+per-group / global flood control (429 with retry_after), edits (each message
+keeps its edit history in `versions`; "message is not modified" for the same
+text, "message to edit not found" after `delete_message`), long-polling
 getUpdates, and scriptable faults: errors shaped as the real service shapes
 them (the API's JSON error objects; nginx HTML pages for 502/503/504 from its
 front end, or empty and cut-off bodies), a reply slower than the client's
@@ -50,7 +52,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -403,6 +405,12 @@ class Message:
     date: int
     from_bot: bool = True
     edit_count: int = 0
+    # Every text the message has shown, oldest first (the last is `text`): its edit history.
+    versions: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            self.versions = [self.text]
 
 
 @dataclass
@@ -551,6 +559,7 @@ class FakeTelegram:
         with self._lock:
             self.chats: dict[int, Chat] = {}
             self.messages: dict[tuple[int, int], Message] = {}
+            self.deleted_messages: list[Message] = []
             self.calls: list[Call] = []
             self.count_429 = 0
             self.commands: dict[str, list[dict[str, Any]]] = {}
@@ -586,6 +595,13 @@ class FakeTelegram:
 
     def add_channel(self, username: str = "@iraq_watch", chat_id: int = -1001000000001) -> dict[str, Any]:
         return self.add_chat(chat_id, "channel", username=username)
+
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        """Someone (a channel admin, the user) deleted this message: editing it now answers
+        400 "message to edit not found"."""
+        with self._lock:
+            message = self.messages.pop((chat_id, message_id))
+            self.deleted_messages.append(message)
 
     def block_chat(self, chat_id: int, blocked: bool = True) -> None:
         """The user of this private chat blocked the bot (403 on every send)."""
@@ -906,6 +922,7 @@ class FakeTelegram:
         message.text, message.raw_text, message.entities = text, raw, entities
         message.parse_mode = params.get("parse_mode")
         message.edit_count += 1
+        message.versions.append(text)
         record.message_id = message.message_id
         return self._message_json(message, chat)
 
@@ -969,7 +986,7 @@ class FakeTelegram:
 
 # Scripting actions reachable over HTTP (POST /_fake/<action>, JSON kwargs).
 CONTROL_ACTIONS = {
-    "reset", "add_chat", "add_channel", "block_chat", "kick_bot", "push_update",
+    "reset", "add_chat", "add_channel", "delete_message", "block_chat", "kick_bot", "push_update",
     "push_message", "add_fault", "set_outage", "set_rate_limits",
 }
 

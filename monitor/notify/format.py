@@ -32,14 +32,19 @@ __all__ = [
     "TELEGRAM_MAX_LENGTH",
     "AlertContent",
     "BurstItem",
+    "StoryArticle",
+    "StoryUpdate",
     "SummaryPart",
     "format_burst_summary",
+    "format_story_html",
+    "format_story_plain",
     "format_alert_html",
     "format_alert_plain",
     "hashtag",
     "one_line_text",
     "snippet_around",
     "split_message",
+    "story_update",
 ]
 
 TELEGRAM_MAX_LENGTH = 4096
@@ -589,3 +594,132 @@ def format_burst_summary(
         # Plain lines are never longer than their HTML twins, so this cut is a guard.
         summary.append(SummaryPart(part, _cut_end(plain, max_length, escape=False), first))
     return summary
+
+
+# ---------------------------------------------------------------------------
+# Stories: the first alert, kept up to date
+# ---------------------------------------------------------------------------
+
+# Outlets named in "Also reported by" at most (the rest collapse into "+N more"): a
+# list of links longer than this is a wall nobody reads, even when it would fit.
+STORY_MAX_OUTLETS = 12
+# An outlet name longer than this is cut (feed names are short; a hostile one is not).
+_STORY_OUTLET_MAX = 60
+# A link target longer than this is left out (the outlet stays, unlinked).
+_STORY_URL_MAX = 500
+
+
+@dataclass(frozen=True)
+class StoryArticle:
+    """One article of a story, as the message needs it."""
+
+    item_id: int
+    outlet: str
+    url: str
+    entities: tuple[tuple[str, str], ...] = ()  # (entity_id, display name)
+
+
+@dataclass(frozen=True)
+class StoryUpdate:
+    """What a story's message shows beyond its own article."""
+
+    reports: tuple[tuple[str, str], ...]  # (outlet, url of its first article): other outlets, oldest first
+    article_count: int  # articles in the story, the message's own included
+    new_entities: tuple[str, ...]  # display names of entities its own article did not mention
+
+
+def story_update(own_item_id: int, articles: list[StoryArticle]) -> StoryUpdate | None:
+    """What to add to the message of `own_item_id` for a story of `articles` (oldest
+    first); None when the story holds nothing but that article.
+
+    Each other outlet is named once, with the URL of its first article; the message's
+    own outlet is not named again (its later copies count, they are not news)."""
+    own = next((a for a in articles if a.item_id == own_item_id), None)
+    if own is None or len(articles) < 2:
+        return None
+    own_outlet = one_line_text(own.outlet).strip().casefold()
+    reports: dict[str, tuple[str, str]] = {}
+    for article in articles:
+        outlet = one_line_text(article.outlet).strip()
+        key = outlet.casefold()
+        if article.item_id != own_item_id and outlet and key != own_outlet and key not in reports:
+            reports[key] = (outlet, article.url)
+    known = {entity_id for entity_id, _ in own.entities}
+    names: dict[str, str] = {}
+    for article in articles:
+        for entity_id, name in article.entities:
+            if entity_id not in known and entity_id not in names:
+                names[entity_id] = one_line_text(name).strip() or entity_id
+    return StoryUpdate(tuple(reports.values()), len(articles), tuple(names.values()))
+
+
+def _story_lines(
+    update: StoryUpdate, shown: int, max_outlets: int, entity_text: str, *, as_html: bool
+) -> list[str]:
+    """The lines added below the alert, naming the newest `shown` outlets."""
+    esc = (lambda s: html.escape(s, quote=True)) if as_html else (lambda s: s)
+    reports = update.reports
+    shown = min(shown, max_outlets, len(reports))
+    hidden = len(reports) - shown
+    names: list[str] = []
+    for outlet, url in reports[len(reports) - shown :]:
+        name = _cut_end(one_line_text(outlet).strip() or "(unnamed)", _STORY_OUTLET_MAX, escape=as_html)
+        link = _clean_url(url) if url and as_html else None
+        if link is not None and _cost(link, escape=True) <= _STORY_URL_MAX:
+            names.append(f'<a href="{esc(link)}">{esc(name)}</a>')
+        else:
+            names.append(esc(name))
+    lines = []
+    if reports:
+        if names:
+            more = f" +{hidden} more" if hidden else ""
+            lines.append(f"Also reported by {', '.join(names)}{more}")
+        else:
+            lines.append(f"Also reported by {hidden} more outlet{'s' if hidden != 1 else ''}")
+    lines.append(f"{update.article_count} reports in this story")
+    if entity_text:
+        lines.append(f"Now also about: {esc(entity_text)}")
+    return lines
+
+
+def _format_story(base: str, update: StoryUpdate, max_length: int, max_outlets: int, *, as_html: bool) -> str:
+    """`base` (an alert as sent) plus the story's lines, within `max_length`.
+
+    The alert itself is never cut (it is already a valid message); the added lines
+    give way instead: the oldest outlets collapse into "+N more", then the new
+    entities are shortened, then lines are dropped from the end."""
+    budget = max_length - _cost(base, escape=False) - 2  # the blank line before the addition
+    entity_text = one_line_text(", ".join(update.new_entities)).strip()
+
+    def cost(lines: list[str]) -> int:
+        return _cost("\n".join(lines), escape=False)
+
+    lines: list[str] = []
+    for shown in range(min(max_outlets, len(update.reports)), -1, -1):
+        lines = _story_lines(update, shown, max_outlets, entity_text, as_html=as_html)
+        if cost(lines) <= budget:
+            return base + "\n\n" + "\n".join(lines)
+    # Not even the collapsed outlet line fits with every entity named: shorten those.
+    lines = _story_lines(update, 0, max_outlets, "", as_html=as_html)
+    room = budget - cost(lines) - _cost("\nNow also about: ", escape=False)
+    if entity_text and room > len(ELLIPSIS) + 10:
+        lines = _story_lines(update, 0, max_outlets, _cut_end(entity_text, room, escape=as_html), as_html=as_html)
+    while lines and cost(lines) > budget:
+        lines.pop()
+    return base + "\n\n" + "\n".join(lines) if lines else base
+
+
+def format_story_html(
+    base_html: str, update: StoryUpdate, *, max_length: int = TELEGRAM_MAX_LENGTH, max_outlets: int = STORY_MAX_OUTLETS
+) -> str:
+    """A story's message for parse_mode=HTML: its first alert as sent, plus "Also reported
+    by" (outlet names linked to their first article), the count of reports, and the
+    entities later reports added; within `max_length` (UTF-16 units of the raw HTML)."""
+    return _format_story(base_html, update, max_length, max_outlets, as_html=True)
+
+
+def format_story_plain(
+    base_plain: str, update: StoryUpdate, *, max_length: int = TELEGRAM_MAX_LENGTH, max_outlets: int = STORY_MAX_OUTLETS
+) -> str:
+    """The same without markup (outlets unlinked): the fallback after an HTML 400."""
+    return _format_story(base_plain, update, max_length, max_outlets, as_html=False)

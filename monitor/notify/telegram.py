@@ -30,6 +30,13 @@ a lost one.
 A 400 "can't parse entities" is answered before Telegram stores anything, so
 the text is sent again at once as plain text without parse_mode.
 
+Edits (`TelegramSender.edit`, editMessageText) are classified the same way, with
+two answers of their own: 400 "message is not modified" means the text is already
+shown (sent, `unchanged`: an edit re-applied after a lost answer or a crash), and
+400 "message to edit not found" / "message can't be edited" means the message is
+gone (failed, `message_gone`). An edit whose answer was lost may be made again:
+the text is the same, so Telegram either applies it once or answers "not modified".
+
 The token is part of every request URL: nothing here logs URLs or PTB's
 exception chains verbatim (monitor.ops.logs also redacts it everywhere).
 """
@@ -163,6 +170,8 @@ class SendResult:
     chat_gone: bool = False  # the chat can receive nothing any more (blocked, kicked, not found)
     plain_fallback: bool = False  # sent as text_plain after a 400 on the HTML
     global_problem: bool = False  # not about this chat: Telegram/network/token is down
+    unchanged: bool = False  # an edit Telegram found already applied ("message is not modified")
+    message_gone: bool = False  # the message to edit was deleted (or can no longer be edited)
 
 
 def chat_id_param(chat_id: str) -> int | str:
@@ -184,6 +193,15 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
 
 def _is_parse_error(exc: BadRequest) -> bool:
     return "can't parse entities" in exc.message.lower() or "can't find end" in exc.message.lower()
+
+
+def _is_not_modified(exc: BadRequest) -> bool:
+    return "message is not modified" in exc.message.lower()
+
+
+def _is_message_gone(exc: BadRequest) -> bool:
+    lowered = exc.message.lower()
+    return "message to edit not found" in lowered or "message can't be edited" in lowered
 
 
 def classify(exc: TelegramError) -> SendResult:
@@ -226,6 +244,13 @@ def classify(exc: TelegramError) -> SendResult:
         )
     # A 2xx whose body could not be read: it may be Telegram's "ok", or something in between.
     return SendResult("unknown", reason=f"unreadable success answer from Telegram: {type(exc).__name__}")
+
+
+def _edit_refusal(exc: BadRequest, message_id: int) -> SendResult:
+    """An edit's 400 that settles it: already shown (done) or the message is gone."""
+    if _is_not_modified(exc):
+        return SendResult("sent", message_id=message_id, reason="message is not modified: this text is already shown", unchanged=True)
+    return SendResult("failed", reason=exc.message, message_gone=True)
 
 
 def build_bot(token: str, base_url: str, *, read_timeout: float = 15.0, pool_size: int = 32) -> Bot:
@@ -277,6 +302,39 @@ class TelegramSender:
                 chat_gone=result.chat_gone, global_problem=result.global_problem,
             )
         return SendResult("sent", message_id=message.message_id, reason=f"sent as plain text: {first_reason}", plain_fallback=True)
+
+    async def edit(self, chat_id: str, message_id: int, text_html: str, text_plain: str) -> SendResult:
+        """Replace the text of a message the bot sent (editMessageText).
+
+        "message is not modified" means this very text is already shown (an edit whose
+        answer was lost, re-applied): sent, with `unchanged`. A deleted message is a
+        failure with `message_gone`. Like `send`, HTML Telegram refuses goes again as
+        plain text."""
+        target = chat_id_param(chat_id)
+        try:
+            await self.bot.edit_message_text(
+                text_html, chat_id=target, message_id=message_id, parse_mode="HTML", link_preview_options=self._preview
+            )
+            return SendResult("sent", message_id=message_id)
+        except BadRequest as exc:
+            if isinstance(exc, TimedOut) or not (_is_parse_error(exc) or _is_not_modified(exc) or _is_message_gone(exc)):
+                return classify(exc)
+            if not _is_parse_error(exc):
+                return _edit_refusal(exc, message_id)
+            first_reason = exc.message
+        except TelegramError as exc:
+            return classify(exc)
+        try:
+            await self.bot.edit_message_text(
+                text_plain, chat_id=target, message_id=message_id, link_preview_options=self._preview
+            )
+        except BadRequest as exc:
+            if isinstance(exc, TimedOut) or not (_is_not_modified(exc) or _is_message_gone(exc)):
+                return classify(exc)
+            return _edit_refusal(exc, message_id)
+        except TelegramError as exc:
+            return classify(exc)
+        return SendResult("sent", message_id=message_id, reason=f"edited as plain text: {first_reason}", plain_fallback=True)
 
     async def probe(self, timeout: float = 3.0) -> Reachability:
         """Does the Bot API answer right now? (getMe, bounded by `timeout` seconds)."""

@@ -7,6 +7,12 @@ outcomes are written only while the row is 'sending' (or 'unknown', which a
 restarted instance may have stamped on a send another live instance is still
 finishing), so a stale writer can never resurrect a finished alert. A sink that
 cannot lose an answer (the console) goes straight from queued to sent.
+
+A sent alert of a story is edited when the story grows (`shown_revision` below the
+story's revision). Its edit state is a second, smaller machine beside `status`:
+NULL --claim_edit (committed BEFORE the call)--> editing --> NULL (done, or to be
+tried again) | gone (message deleted) | failed (refused). An edit is idempotent by
+content, so an edit left 'editing' by a stopped process simply goes back to NULL.
 """
 
 from __future__ import annotations
@@ -91,9 +97,14 @@ class OutboxRepository:
                 return None
             return inserted_id(conn.execute(delivery_attempts.insert().values(alert_id=alert_id, started_at=self._db.now())))
 
-    def finish_sent(self, alert_id: int, attempt_id: int, message_id: int | None, note: str | None = None) -> bool:
+    def finish_sent(
+        self, alert_id: int, attempt_id: int, message_id: int | None, note: str | None = None, *, shown_revision: int | None = None
+    ) -> bool:
+        """`shown_revision`: the revision of the alert's story the sent text showed (None:
+        not a story's message)."""
         return self._finish(
-            alert_id, attempt_id, "sent", note, status="sent", sent_at=self._db.now(), telegram_message_id=message_id, error=note
+            alert_id, attempt_id, "sent", note, status="sent", sent_at=self._db.now(), telegram_message_id=message_id, error=note,
+            shown_revision=shown_revision,
         )
 
     def finish_retry(self, alert_id: int, attempt_id: int, delay_seconds: float, reason: str) -> bool:
@@ -146,6 +157,77 @@ class OutboxRepository:
             return conn.execute(
                 update(alerts).where(alerts.c.chat_id == chat_id, alerts.c.status == "queued").values(status="failed", error=reason[:2000])
             ).rowcount
+
+    # -- edits of sent story messages ----------------------------------------
+
+    def claim_edit(self, alert_id: int, revision: int) -> int | None:
+        """No edit in flight -> 'editing' plus an open attempt record, in one transaction,
+        while the message still shows less than `revision`. Returns the attempt id, or
+        None when there is nothing to claim (another sender took it, or it is shown)."""
+        with self._db.write() as conn:
+            claimed = conn.execute(
+                update(alerts)
+                .where(
+                    alerts.c.id == alert_id,
+                    alerts.c.status == "sent",
+                    alerts.c.telegram_message_id.is_not(None),
+                    alerts.c.edit_status.is_(None),
+                    alerts.c.shown_revision < revision,
+                )
+                .values(edit_status="editing")
+            ).rowcount
+            if claimed != 1:
+                return None
+            return inserted_id(
+                conn.execute(delivery_attempts.insert().values(alert_id=alert_id, started_at=self._db.now(), action="edit"))
+            )
+
+    def finish_edit(self, alert_id: int, attempt_id: int, revision: int, *, applied: bool, note: str | None = None) -> bool:
+        """The message now shows `revision` (`applied`: Telegram changed it; False: it
+        answered "not modified", the text was already there)."""
+        values: dict[str, Any] = {"edit_status": None, "shown_revision": revision, "last_edited_at": self._db.now()}
+        if applied:
+            values["edits"] = alerts.c.edits + 1
+        return self._finish_edit(alert_id, attempt_id, "sent" if applied else "unchanged", note, **values)
+
+    def finish_edit_later(self, alert_id: int, attempt_id: int, outcome: str, reason: str, *, wait_interval: bool) -> bool:
+        """Not done, to be tried again: at once when the governor allows (a 429, an
+        outage), or (`wait_interval`) after the edit interval, as if it had been made
+        (an answer lost: it may have been applied; making it again is harmless)."""
+        values: dict[str, Any] = {"edit_status": None}
+        if wait_interval:
+            values["last_edited_at"] = self._db.now()
+        return self._finish_edit(alert_id, attempt_id, outcome, reason, **values)
+
+    def finish_edit_ended(self, alert_id: int, attempt_id: int, status: str, reason: str) -> bool:
+        """No more edits of this message: 'gone' (deleted by someone) or 'failed' (refused)."""
+        return self._finish_edit(alert_id, attempt_id, "failed", reason, edit_status=status)
+
+    def _finish_edit(self, alert_id: int, attempt_id: int, outcome: str, detail: str | None, **values: Any) -> bool:
+        with self._db.write() as conn:
+            changed = conn.execute(
+                update(alerts).where(alerts.c.id == alert_id, alerts.c.edit_status == "editing").values(**values)
+            ).rowcount
+            conn.execute(
+                update(delivery_attempts)
+                .where(delivery_attempts.c.id == attempt_id)
+                .values(finished_at=self._db.now(), outcome=outcome, detail=detail[:2000] if detail else None)
+            )
+        return changed == 1
+
+    def recover_edits_in_flight(self, reason: str) -> list[int]:
+        """Edits left 'editing' by a stopped process go back to be made again (an edit is
+        idempotent by content); returns the alert ids."""
+        with self._db.write() as conn:
+            ids = [r[0] for r in conn.execute(select(alerts.c.id).where(alerts.c.edit_status == "editing")).all()]
+            if ids:
+                conn.execute(update(alerts).where(alerts.c.id.in_(ids), alerts.c.edit_status == "editing").values(edit_status=None))
+                conn.execute(
+                    update(delivery_attempts)
+                    .where(delivery_attempts.c.alert_id.in_(ids), delivery_attempts.c.action == "edit", delivery_attempts.c.outcome.is_(None))
+                    .values(outcome="unknown", finished_at=self._db.now(), detail=reason[:2000])
+                )
+        return ids
 
     def recover_in_flight(self, reason: str) -> list[int]:
         """Alerts left 'sending' by a stopped process -> 'unknown' (never resent); returns their ids."""

@@ -102,8 +102,15 @@ alerts = Table(
     Column("sent_at", DateTime(timezone=True)),
     Column("telegram_message_id", Integer),
     Column("error", Text),
+    # Story edits (v4): the story revision the message on Telegram shows (NULL: not a
+    # story's message, never edited), the edit in flight or why edits ended, the last edit.
+    Column("shown_revision", Integer),
+    Column("edit_status", String(20)),  # NULL (none in flight), editing, gone, failed
+    Column("last_edited_at", DateTime(timezone=True)),
+    Column("edits", Integer, nullable=False, default=0),  # edits Telegram applied
     UniqueConstraint("item_id", "chat_id", name="uq_alerts_item_chat"),
     Index("ix_alerts_due", "status", "next_attempt_at"),
+    Index("ix_alerts_sent_at", "status", "sent_at"),
 )
 
 subscribers = Table(
@@ -150,6 +157,7 @@ delivery_attempts = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("outcome", String(20)),  # sent, retry, failed, unknown; NULL while in flight
     Column("detail", Text),
+    Column("action", String(10), nullable=False, default="send"),  # send, edit (v4)
     Index("ix_delivery_attempts_alert", "alert_id"),
 )
 
@@ -164,7 +172,28 @@ def _v3_feed_failing_since(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE feeds ADD COLUMN failing_since TIMESTAMP WITH TIME ZONE"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_delivery_attempts, _v3_feed_failing_since]
+def _v4_story_edits(conn: Connection) -> None:
+    """What editing a story's messages needs: per alert the revision its message shows,
+    the edit state and time; per delivery attempt whether it was a send or an edit."""
+    inspector = inspect(conn)
+    alert_columns = {c["name"] for c in inspector.get_columns("alerts")}
+    for name, ddl in (
+        ("shown_revision", "INTEGER"),
+        ("edit_status", "VARCHAR(20)"),
+        ("last_edited_at", "TIMESTAMP WITH TIME ZONE"),
+        ("edits", "INTEGER NOT NULL DEFAULT 0"),
+    ):
+        if name not in alert_columns:
+            conn.execute(text(f"ALTER TABLE alerts ADD COLUMN {name} {ddl}"))
+    if "action" not in {c["name"] for c in inspector.get_columns("delivery_attempts")}:
+        conn.execute(text("ALTER TABLE delivery_attempts ADD COLUMN action VARCHAR(10) NOT NULL DEFAULT 'send'"))
+    if "ix_alerts_sent_at" not in {i["name"] for i in inspector.get_indexes("alerts")}:
+        conn.execute(text("CREATE INDEX ix_alerts_sent_at ON alerts (status, sent_at)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_initial, _v2_delivery_attempts, _v3_feed_failing_since, _v4_story_edits
+]
 
 
 def migrate(conn: Connection) -> int:

@@ -1,0 +1,65 @@
+"""The story-edit migration on a database written by an older version (SQLite and
+PostgreSQL): columns added, rows kept, nothing of an old alert is ever edited."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import MetaData, Table, create_engine, inspect, select, text
+
+from monitor.store import Store
+from monitor.store.schema import MIGRATIONS, alerts, delivery_attempts, feeds, items
+
+V4_ALERT_COLUMNS = {"shown_revision", "edit_status", "last_edited_at", "edits"}
+
+
+def _old_schema(url: str) -> None:
+    """The tables as version 3 wrote them, with one sent alert."""
+    old = MetaData()
+    old_tables = []
+    for table, dropped in ((feeds, set()), (items, set()), (alerts, V4_ALERT_COLUMNS), (delivery_attempts, {"action"})):
+        columns = [c._copy() for c in table.columns if c.name not in dropped]
+        old_tables.append(Table(table.name, old, *columns))
+    engine = create_engine(url)
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        old.create_all(conn)
+        conn.execute(text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
+        conn.execute(text("INSERT INTO schema_version VALUES (3)"))
+        conn.execute(old_tables[0].insert().values(id=1, url="https://wire.example/rss", name="Wire", error_streak=0, seeded=True))
+        conn.execute(old_tables[1].insert().values(id=1, feed_id=1, title="Rockets hit Camp Taji", fetched_at=now, body="", body_source="feed"))
+        conn.execute(
+            old_tables[2].insert().values(
+                id=1, item_id=1, chat_id="@iraq_watch", text_html="x", text_plain="x", status="sent", attempts=1,
+                created_at=now, next_attempt_at=now, sent_at=now, telegram_message_id=7,
+            )
+        )
+        conn.execute(old_tables[3].insert().values(id=1, alert_id=1, started_at=now, finished_at=now, outcome="sent"))
+    engine.dispose()
+
+
+def _migrated(url: str) -> None:
+    _old_schema(url)
+    store = Store(url)
+    try:
+        inspector = inspect(store.database.engine)
+        assert V4_ALERT_COLUMNS <= {c["name"] for c in inspector.get_columns("alerts")}
+        assert "action" in {c["name"] for c in inspector.get_columns("delivery_attempts")}
+        with store.database.read() as conn:
+            assert conn.execute(text("SELECT version FROM schema_version")).scalar() == len(MIGRATIONS)
+            row = conn.execute(select(alerts)).mappings().one()
+            assert (row["status"], row["telegram_message_id"], row["shown_revision"], row["edits"]) == ("sent", 7, None, 0)
+            assert conn.execute(select(delivery_attempts.c.action)).scalar() == "send"
+        # An alert sent before stories existed shows no revision: never edited.
+        assert store.outbox.claim_edit(1, revision=5) is None
+    finally:
+        store.close()
+    Store(url).close()  # opening again changes nothing
+
+
+def test_migration_on_an_existing_sqlite_database(tmp_path):
+    _migrated(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+def test_migration_on_an_existing_postgres_database(postgres_url):
+    _migrated(postgres_url)
