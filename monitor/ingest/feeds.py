@@ -68,6 +68,7 @@ class ParsedFeed:
     entries: list[FeedEntry]
     ttl_seconds: float | None = None  # what the feed asks: <ttl>, sy:updatePeriod
     problems: list[str] = field(default_factory=list)  # salvaged, but worth a log line
+    language: str | None = None  # what the feed declares (<language>, xml:lang, JSON Feed "language")
 
 
 def html_to_text(fragment: str) -> str:
@@ -243,7 +244,7 @@ def parse_feed(
         interval = _declared_interval(feed)
     except Exception:  # noqa: BLE001
         title, interval = "", None
-    return ParsedFeed(title, entries, interval, problems)
+    return ParsedFeed(title, entries, interval, problems, _language(feed.get("language")))
 
 
 def _entry_from_feedparser(raw: dict, base_url: str, max_text_chars: int, problems: list[str]) -> FeedEntry | None:
@@ -303,4 +304,13 @@ def _parse_json_feed(body: bytes, base_url: str, max_items: int, max_text_chars:
         )
     raw_feed_title = doc.get("title")
     feed_title = raw_feed_title if isinstance(raw_feed_title, str) else ""
-    return ParsedFeed(clean_text(feed_title)[:300], entries, None, problems)
+    return ParsedFeed(clean_text(feed_title)[:300], entries, None, problems, _language(doc.get("language")))
+
+
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
+def _language(value: object) -> str | None:
+    """A declared language tag ("ar", "en-GB"), or None for anything else."""
+    text = value.strip() if isinstance(value, str) else ""
+    return text[:35] if _LANGUAGE_TAG.match(text) else None

@@ -33,6 +33,7 @@ from monitor.service.pipeline import PollOutcome, Runtime
 from monitor.service.polling import Poller
 from monitor.service.reload import Reloader
 from monitor.service.status import TelegramProbe, assemble_health, refresh_metrics
+from monitor.service.stories import StoryKeeper
 from monitor.store import Store, database_problem
 
 __all__ = ["CycleReport", "Monitor"]
@@ -83,6 +84,10 @@ class Monitor:
         except BaseException:
             self._release_lock()
             raise
+        # Story assignment: one assigner per process, rebuilt from the database on the
+        # first placement, kept across reloads (which may change its thresholds).
+        self.stories = StoryKeeper(self.store.stories, config.stories, self.store.database.clock)
+        self.runtime.stories = self.stories if config.stories.enabled else None
         self.fetcher = Fetcher(config.fetch)
         # The outbox sender (Telegram, or the console without a token).
         self.delivery: Delivery = build_delivery(settings, self.store)
@@ -130,6 +135,8 @@ class Monitor:
         return await self.reloader.reload(reason)
 
     def _swap(self, old: Runtime, new: Runtime) -> dict[str, list[str]]:
+        self.stories.configure(new.settings.config.stories)
+        new.stories = self.stories if new.settings.config.stories.enabled else None
         self.runtime = new  # polls started from now on see the new config
         changes = feed_changes(old.settings.config, new.settings.config)
         self.jobs.apply(changes, new.settings.config)

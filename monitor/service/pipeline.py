@@ -32,6 +32,7 @@ from monitor.notify import (
 )
 from monitor.ops import metrics  # counters/histograms bumped below
 from monitor.ops.logs import get_logger
+from monitor.service.stories import StoryKeeper, article_language
 from monitor.store import FeedState, FoundMention, NewItem, NextPoll, QueuedAlert, Store, database_problem
 
 __all__ = ["PollOutcome", "PollPlanner", "Runtime", "alert_content", "poll_feed"]
@@ -49,6 +50,8 @@ class Runtime:
 
     settings: Settings
     matcher: Matcher
+    # Story assignment (None: stories.enabled is false); one per process, kept across reloads.
+    stories: StoryKeeper | None = None
 
     @property
     def alert_chat(self) -> str:
@@ -169,6 +172,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
 
     outlet = feed.name or parsed.title or feed.url
     first_poll = not state.seeded
+    declared_language = parsed.language
     # Oldest first, so alerts for a burst of new items go out in publication order.
     # The database work is batched per feed: one query tells which entries are known
     # (GUID in this feed / canonical URL anywhere) and one thread hop stores the new
@@ -189,7 +193,9 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         if is_known:
             continue
         try:
-            pending.append(await _plan_entry(runtime, store, fetcher, state, entry, canonical, outlet, first_poll))
+            pending.append(
+                await _plan_entry(runtime, store, fetcher, state, entry, canonical, outlet, first_poll, feed.language or declared_language)
+            )
         except DBAPIError:
             raise  # not this item's fault: stop the poll, retry it whole later
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
@@ -200,13 +206,20 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
     burst = alerting if len(alerting) > config.alerts.burst_limit else []
     singles = [p for p in pending if not burst or not p.queued]
     if singles:
-        results, db_error = await asyncio.to_thread(store.items.add_many, [(p.item, p.mentions, p.queued) for p in singles])
+        results, db_error = await asyncio.to_thread(
+            store.items.add_many, [(p.item, p.mentions, p.queued) for p in singles], runtime.stories
+        )
         for planned, item_id in zip(singles, results, strict=False):  # results stop at a database error
             if isinstance(item_id, Exception):
                 _item_failed(outcome, feed, planned.entry, item_id)
                 continue
             if item_id is None:
                 continue  # stored meanwhile by another poll (or a duplicate within this feed)
+            story = runtime.stories.outcome(item_id) if runtime.stories is not None else None
+            if story is not None:
+                # A later article of a story alerts only chats without a message of it yet.
+                planned.queued = [a for a in planned.queued if a.chat_id in story[1]]
+                planned.story = story[0].story_id
             result = _stored(planned, store.database.now())
             outcome.new_items += 1
             outcome.matched_items += result > 0 or 0
@@ -293,6 +306,7 @@ class _Planned:
     queued: list[QueuedAlert]
     found: list[EntityMatch]
     too_old: bool
+    story: int | None = None  # the story it was placed in
 
 
 def _item_failed(outcome: PollOutcome, feed: FeedConfig, entry: FeedEntry, exc: BaseException) -> None:
@@ -309,6 +323,7 @@ async def _plan_entry(
     canonical: str | None,
     outlet: str,
     first_poll: bool,
+    language: str | None = None,
 ) -> _Planned:
     """Text, matches and alerts of an entry not known yet (the store checks again, in the
     item's own transaction, when it stores it)."""
@@ -346,6 +361,7 @@ async def _plan_entry(
         body=body if found else "",
         body_source=source,
         content_hash=hashed,
+        lang=article_language(language, None, text) if found else None,
     )
     return _Planned(entry, item, mentions, queued, found, too_old)
 
@@ -368,6 +384,7 @@ def _stored(planned: _Planned, now: datetime, *, summarised: bool = False) -> in
             item=entry.url or entry.guid,
             entities=[m.entity_id for m in found],
             alerts=len(queued),
+            **({"story": planned.story} if planned.story is not None else {}),
             **({"skipped": "older than the backfill window on the feed's first poll"} if too_old else {}),
             **({"summarised": "listed in the poll's burst summary"} if summarised else {}),
         )

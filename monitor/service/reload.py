@@ -26,6 +26,7 @@ from monitor.ops import metrics
 from monitor.ops.logs import get_logger, redact
 from monitor.service.notices import AdminNotices
 from monitor.service.pipeline import Runtime
+from monitor.service.stories import story_settings
 
 __all__ = ["ConfigWatcher", "Reloader", "RuntimeBuildError", "load_runtime", "restart_only_changes"]
 
@@ -77,6 +78,12 @@ def load_runtime(path: Path) -> Runtime:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever the matcher rejects is a config problem
         raise RuntimeBuildError(f"{settings.watchlist_path}: cannot build the matcher: {type(exc).__name__}: {exc}") from exc
+    if settings.config.stories.enabled:
+        try:  # the one check of the stories section that needs datasketch
+            story_settings(settings.config.stories)
+        except ValueError as exc:
+            problem = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+            raise RuntimeBuildError(f"{settings.config_path}: stories: {problem}") from None
     return Runtime(settings, matcher)
 
 

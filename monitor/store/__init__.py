@@ -1,6 +1,6 @@
 """Persistence: the schema and its migrations (schema.py), the connection owner
-(database.py), one repository per concern (feeds, items, outbox, subscribers,
-values) bundled by `Store`, and the read-only queries for people at a terminal
+(database.py), one repository per concern (feeds, items, stories, outbox,
+subscribers, values) bundled by `Store`, and the read-only queries for people at a terminal
 (reports.py: recent, search, stats; mentions.py: the articles behind `report`)."""
 
 from monitor.store.database import Clock, Database, aware, database_problem, display_url, utcnow
@@ -8,6 +8,7 @@ from monitor.store.feeds import FeedRepository, FeedState, NextPoll
 from monitor.store.items import AlertsForStored, FoundMention, ItemRepository, NewItem, QueuedAlert, StoreResult
 from monitor.store.outbox import OutboxRepository, OutboxRow
 from monitor.store.store import Store
+from monitor.store.stories import Placement, Story, StoryArticle, StoryPlacer, StoryRepository, StoredArticle
 from monitor.store.subscribers import SubscriberRepository, Subscription
 from monitor.store.values import ValueRepository
 
@@ -23,9 +24,15 @@ __all__ = [
     "NextPoll",
     "OutboxRepository",
     "OutboxRow",
+    "Placement",
     "QueuedAlert",
     "Store",
     "StoreResult",
+    "StoredArticle",
+    "Story",
+    "StoryArticle",
+    "StoryPlacer",
+    "StoryRepository",
     "SubscriberRepository",
     "Subscription",
     "ValueRepository",

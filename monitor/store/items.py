@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from monitor.store.database import Database, inserted_id
 from monitor.store.schema import alerts, items, matches
+from monitor.store.stories import StoryPlacer, StoryRepository
 
 __all__ = ["AlertsForStored", "FoundMention", "ItemRepository", "NewItem", "QueuedAlert", "StoreResult"]
 
@@ -28,6 +29,7 @@ class NewItem:
     body: str
     body_source: str
     content_hash: str | None
+    lang: str | None = None  # the article's language when known (stories)
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,19 @@ _INSERT_ALERT = alerts.insert()
 
 class ItemRepository:
     """Dedup rule: an item is known by the same GUID in its feed, the same canonical
-    URL anywhere, or the same content hash anywhere."""
+    URL anywhere, or the same content hash anywhere.
 
-    def __init__(self, database: Database):
+    Stories: given a `StoryPlacer`, an item with mentions is put into a story in its own
+    transaction (under the story lock, taken before the item is inserted), and of its
+    alerts only those to chats without a message of that story yet are queued: the
+    first article of a story alerts the channel and its subscribers, a later one
+    reaches only a chat it concerns that has nothing of the story yet (a subscriber
+    of an entity the story gained). A joining article queues nothing else; the
+    story's `revision` tells that its messages are out of date."""
+
+    def __init__(self, database: Database, stories: StoryRepository | None = None):
         self._db = database
+        self._stories = stories or StoryRepository(database)
         self._known_queries: dict[tuple[bool, bool, bool], Any] = {}
 
     def known_entries(self, feed_id: int, keys: Sequence[tuple[str | None, str | None]]) -> list[bool]:
@@ -92,16 +103,20 @@ class ItemRepository:
                 known_urls.update(r[0] for r in conn.execute(select(items.c.canonical_url).where(items.c.canonical_url.in_(chunk))))
         return [bool(g and g in known_guids) or bool(u and u in known_urls) for g, u in keys]
 
-    def add(self, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]) -> int | None:
-        """Store an item, its mentions and its alerts in one transaction.
+    def add(
+        self, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert], placer: StoryPlacer | None = None
+    ) -> int | None:
+        """Store an item, its mentions, its story (with a placer) and its alerts in one transaction.
 
         Returns the new item id, or None when the item turned out to be known
         (a concurrent poll stored it first): then nothing is written."""
         with self._db.read() as conn:
-            return self._add(conn, item, mentions, queued)
+            return self._add(conn, item, mentions, queued, placer)
 
     def add_many(
-        self, batch: Sequence[tuple[NewItem, Sequence[FoundMention], Sequence[QueuedAlert]]]
+        self,
+        batch: Sequence[tuple[NewItem, Sequence[FoundMention], Sequence[QueuedAlert]]],
+        placer: StoryPlacer | None = None,
     ) -> tuple[list[StoreResult], DBAPIError | None]:
         """add() for each of a batch, in order, still one transaction per item, but in one
         call: for an async caller one thread hop per feed instead of one per item.
@@ -117,7 +132,7 @@ class ItemRepository:
         try:
             for item, mentions, queued in batch:
                 try:
-                    results.append(self._add(conn, item, mentions, queued))
+                    results.append(self._add(conn, item, mentions, queued, placer))
                 except DBAPIError as exc:
                     return results, exc
                 except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
@@ -148,16 +163,38 @@ class ItemRepository:
                     raise
         raise AssertionError("unreachable")
 
-    def _add(self, conn: Connection, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]) -> int | None:
+    def _add(
+        self,
+        conn: Connection,
+        item: NewItem,
+        mentions: Sequence[FoundMention],
+        queued: Sequence[QueuedAlert],
+        placer: StoryPlacer | None = None,
+    ) -> int | None:
         try:
-            with self._db.write(conn):
-                return self._insert(conn, item, mentions, queued)
+            if placer is None or not mentions:
+                with self._db.write(conn):
+                    return self._insert(conn, item, mentions, queued)
+            # Placer first, then the write lock: the order every story write takes them.
+            with placer.turn(), self._db.write(conn):
+                return self._insert(conn, item, mentions, queued, placer)
         except IntegrityError:
             return None
 
-    def _insert(self, conn: Connection, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert]) -> int | None:
+    def _insert(
+        self,
+        conn: Connection,
+        item: NewItem,
+        mentions: Sequence[FoundMention],
+        queued: Sequence[QueuedAlert],
+        placer: StoryPlacer | None = None,
+    ) -> int | None:
         """The writes of one item inside the caller's transaction; None when it is known."""
         now = self._db.now()
+        if placer is not None and mentions:
+            # Before the item is inserted: items placed in stories get their ids in the
+            # order they are placed, which is how other processes catch up.
+            self._stories.lock(conn)
         if self._known(conn, item.feed_id, item.guid, item.canonical_url, item.content_hash):
             return None
         # Constant statements with bound values: no expression building per item. The
@@ -179,6 +216,14 @@ class ItemRepository:
                     for m in mentions
                 ],
             )
+        if placer is not None and mentions:
+            placement = placer.place(conn, item_id)
+            self._stories.record(conn, placement)
+            if not placement.new_story and queued:
+                # One message per chat per story (see the class's docstring).
+                have = self._stories.chats_with_message(conn, placement.story_id)
+                queued = [a for a in queued if a.chat_id not in have]
+            placer.alerted(placement, [a.chat_id for a in queued])
         if queued:
             waiting = {"item_id": item_id, "status": "queued", "attempts": 0, "created_at": now, "next_attempt_at": now}
             conn.execute(_INSERT_ALERT, [{**vars(a), **waiting} for a in queued])

@@ -65,10 +65,21 @@ items = Table(
     Column("body", Text, nullable=False, default=""),
     Column("body_source", String(20), nullable=False, default="feed"),
     Column("content_hash", String(64)),
+    # --- stories (v4; see `stories` below) ---
+    Column("lang", String(20)),  # language of the article when known (feed config, feed, script)
+    # The story the item belongs to (items with a tracked entity only) and how it got
+    # there: layer new / copy / same-language / evidence, the deciding similarity, and
+    # the story article that decided it. A foreign key to stories.id on PostgreSQL
+    # (SQLite cannot add one to an existing table; v4 explains).
+    Column("story_id", Integer),
+    Column("story_layer", String(20)),
+    Column("story_score", Float),
+    Column("story_joined_with", Integer),
     UniqueConstraint("feed_id", "guid", name="uq_items_feed_guid"),
     Index("ix_items_canonical_url", "canonical_url"),
     Index("ix_items_content_hash", "content_hash"),
     Index("ix_items_fetched_at", "fetched_at"),
+    Index("ix_items_story", "story_id"),
 )
 
 matches = Table(
@@ -191,8 +202,57 @@ def _v4_story_edits(conn: Connection) -> None:
         conn.execute(text("CREATE INDEX ix_alerts_sent_at ON alerts (status, sent_at)"))
 
 
+# -- stories (issue 14) ------------------------------------------------
+# One row per story: articles of one event across outlets and languages
+# (monitor.stories decides; docs/STORIES.md). Its id is the item id of the article
+# that opened it (lead_item_id), which is also the story's id inside the assigner.
+# `revision` starts at 1 and goes up by one in the transaction that stores each
+# article joining the story: a message of the story (an alert row whose item has
+# this story_id) rendered at an older revision is out of date.
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("lead_item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("first_published_at", DateTime(timezone=True), nullable=False),
+    Column("last_published_at", DateTime(timezone=True), nullable=False),
+    Column("article_count", Integer, nullable=False, default=1),
+    Column("entities", Text, nullable=False, default="[]"),  # JSON list of entity ids, in order of arrival
+    Column("revision", Integer, nullable=False, default=1),
+    Index("ix_stories_last_published", "last_published_at"),
+)
+
+_V5_ITEM_COLUMNS = {
+    "lang": "VARCHAR(20)",
+    "story_id": "INTEGER",
+    "story_layer": "VARCHAR(20)",
+    "story_score": "FLOAT",
+    "story_joined_with": "INTEGER",
+}
+
+
+def _v5_stories(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[stories])
+    # Databases created before v5 lack the item columns; newer ones got them from create_all.
+    present = {c["name"] for c in inspect(conn).get_columns("items")}
+    for name, sql_type in _V5_ITEM_COLUMNS.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE items ADD COLUMN {name} {sql_type}"))
+    if "ix_items_story" not in {i["name"] for i in inspect(conn).get_indexes("items")}:
+        conn.execute(text("CREATE INDEX ix_items_story ON items (story_id)"))
+    # items is created before stories (v1), so the foreign key is added here; SQLite
+    # cannot add a constraint to an existing table, and there the column stays plain
+    # (stories are never deleted while their items exist).
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("ALTER TABLE items ADD CONSTRAINT fk_items_story FOREIGN KEY (story_id) REFERENCES stories (id) ON DELETE SET NULL")
+        )
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_initial, _v2_delivery_attempts, _v3_feed_failing_since, _v4_story_edits
+    _v1_initial, _v2_delivery_attempts, _v3_feed_failing_since, _v4_story_edits, _v5_stories
 ]
 
 

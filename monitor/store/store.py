@@ -6,6 +6,7 @@ from monitor.store.database import Clock, Database, utcnow
 from monitor.store.feeds import FeedRepository
 from monitor.store.items import ItemRepository
 from monitor.store.outbox import OutboxRepository
+from monitor.store.stories import StoryRepository
 from monitor.store.subscribers import SubscriberRepository
 from monitor.store.values import ValueRepository
 
@@ -18,7 +19,8 @@ class Store:
     def __init__(self, url: str, clock: Clock = utcnow):
         self.database = Database(url, clock)
         self.feeds = FeedRepository(self.database)
-        self.items = ItemRepository(self.database)
+        self.stories = StoryRepository(self.database)
+        self.items = ItemRepository(self.database, self.stories)
         self.outbox = OutboxRepository(self.database)
         self.subscribers = SubscriberRepository(self.database)
         self.values = ValueRepository(self.database)
