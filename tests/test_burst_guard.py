@@ -103,7 +103,7 @@ def telegram_config(tmp_path: Path, site, base_url: str, token: str, **sections)
                   "rate_limits": {"per_chat_per_second": 100, "per_group_per_minute": 6000, "global_per_second": 100}},
         fetch={"fetch_pages": False},
         service={"log_format": "json"},
-        **sections,
+        **{"stories": {"enabled": False}, **sections},  # one alert per report, not per story (tests/test_story_*.py)
     )
 
 

@@ -109,6 +109,7 @@ def wire_with_subscribers(tmp_path: Path, site, url: str, **telegram: object) ->
                   **telegram},
         fetch={"fetch_pages": False},
         alerts={"burst_limit": ITEMS},  # one alert per item, not a burst summary
+        stories={"enabled": False},  # ... nor one per story (the reports are copies; tests/test_story_*.py)
     )
     db = tmp_path / "monitor.db"
     from monitor.store import Store
