@@ -65,12 +65,12 @@ items = Table(
     Column("body", Text, nullable=False, default=""),
     Column("body_source", String(20), nullable=False, default="feed"),
     Column("content_hash", String(64)),
-    # --- stories (v4; see `stories` below) ---
+    # --- stories (v5; see `stories` below) ---
     Column("lang", String(20)),  # language of the article when known (feed config, feed, script)
     # The story the item belongs to (items with a tracked entity only) and how it got
     # there: layer new / copy / same-language / evidence, the deciding similarity, and
     # the story article that decided it. A foreign key to stories.id on PostgreSQL
-    # (SQLite cannot add one to an existing table; v4 explains).
+    # (SQLite cannot add one to an existing table; v5 explains).
     Column("story_id", Integer),
     Column("story_layer", String(20)),
     Column("story_score", Float),
