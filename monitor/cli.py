@@ -26,6 +26,7 @@ from monitor.store import Store, database_problem
 if TYPE_CHECKING:  # imported where used, so `monitor match` does not load the service
     from monitor.service import CycleReport
     from monitor.store.reports import FoundItem
+    from monitor.store.stories import RecentStory
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
@@ -54,10 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="show every candidate: the mechanism that found it, its alias, variant and context rule",
     )
 
-    recent = commands.add_parser("recent", help="the latest matching items")
-    recent.add_argument("--limit", type=int, default=20)
-    recent.add_argument("--entity", help="only items matching this entity id")
-    recent.add_argument("--json", action="store_true")
+    recent = commands.add_parser("recent", help="the latest stories: lead title, article count, outlets")
+    recent.add_argument("--limit", type=_positive_int, default=20, help="stories to show (default 20)")
+    recent.add_argument("--entity", help="only stories with an article matching this entity id")
+    recent.add_argument("--json", action="store_true", help="one JSON object per story, per line")
+
+    story = commands.add_parser("story", help="a story's articles, in order of arrival")
+    story.add_argument("story_id", type=_positive_int, metavar="ID", help="the story id (as `monitor recent` shows it)")
+    story.add_argument("--json", action="store_true", help="one JSON object")
+
+    stories = commands.add_parser("stories", help="the latest stories; --explain A B: why two articles were (not) joined")
+    stories.add_argument(
+        "--explain", nargs=2, type=_positive_int, metavar=("A", "B"), help="item ids of two stored articles"
+    )
+    stories.add_argument("--limit", type=_positive_int, default=20, help="stories to show (default 20)")
 
     search = commands.add_parser("search", help="stored items containing QUERY")
     search.add_argument("query")
@@ -265,16 +276,141 @@ def _items_json(found: list[FoundItem]) -> None:
         )
 
 
-def _cmd_recent(settings: Settings, args: argparse.Namespace) -> int:
-    from monitor.store import reports
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number")
+    return value
 
-    found = reports.recent(_store(settings), limit=args.limit, entity_id=args.entity)
+
+def _cmd_recent(settings: Settings, args: argparse.Namespace) -> int:
+    found = _store(settings).stories.recent(limit=args.limit, entity_id=args.entity)
     if args.json:
-        _items_json(found)
+        for entry in found:
+            print(json.dumps(_recent_json(entry), ensure_ascii=False))
     elif not found:
         print("No matching items stored yet.")
     else:
-        Console().print(_items_table("Recent matches", found))
+        Console().print(_stories_table("Recent stories", found, _entity_names(settings)))
+    return EXIT_OK
+
+
+def _entity_names(settings: Settings) -> dict[str, str]:
+    return {e.id: e.name for e in settings.watchlist.entities}
+
+
+def _recent_json(entry: RecentStory) -> dict:
+    lead = entry.lead
+    return {
+        "story": entry.story_id,
+        "title": lead.title,
+        "url": lead.url,
+        "feed": lead.outlet,
+        "published": lead.published_at.isoformat(),
+        "latest": entry.latest.published_at.isoformat(),
+        "articles": len(entry.articles),
+        "outlets": list(entry.outlets),
+        "entities": list(entry.entities),
+        "items": [a.item_id for a in entry.articles],
+    }
+
+
+def _stories_table(title: str, found: list[RecentStory], names: dict[str, str]) -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in ("latest (UTC)", "story", "title (first report)", "articles", "outlets", "entities", "link"):
+        table.add_column(column, overflow="fold")
+    for entry in found:
+        table.add_row(
+            entry.latest.published_at.strftime("%Y-%m-%d %H:%M"),
+            str(entry.story_id) if entry.story_id is not None else "-",
+            entry.lead.title or entry.lead.url or "untitled",
+            str(len(entry.articles)),
+            ", ".join(entry.outlets),
+            ", ".join(names.get(e, e) for e in entry.entities),
+            entry.lead.url or "",
+        )
+    return table
+
+
+def _cmd_story(settings: Settings, args: argparse.Namespace) -> int:
+    story = _store(settings).stories.get(args.story_id)
+    if story is None:
+        print(f"monitor: no story {args.story_id} (a story's id is the item id of its first article; see monitor recent)", file=sys.stderr)
+        return EXIT_RUNTIME
+    names = _entity_names(settings)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "story": story.id,
+                    "revision": story.revision,
+                    "first_published": story.first_published_at.isoformat(),
+                    "last_published": story.last_published_at.isoformat(),
+                    "outlets": list(story.outlets),
+                    "entities": list(story.entities),
+                    "articles": [
+                        {
+                            "item": a.item_id,
+                            "title": a.title,
+                            "url": a.url,
+                            "outlet": a.outlet,
+                            "language": a.lang,
+                            "published": a.published_at.isoformat(),
+                            "entities": list(a.entities),
+                            "joined_by": a.layer,
+                            "score": a.score,
+                            "joined_with": a.joined_with,
+                        }
+                        for a in story.articles
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return EXIT_OK
+    console = Console()
+    console.print(f"[bold]Story {story.id}[/bold]: {story.lead.title or story.lead.url or 'untitled'}", highlight=False)
+    console.print(
+        f"{story.article_count} article(s) from {len(story.outlets)} outlet(s), "
+        f"{story.first_published_at:%Y-%m-%d %H:%M} to {story.last_published_at:%Y-%m-%d %H:%M} UTC; "
+        f"entities: {', '.join(names.get(e, e) for e in story.entities)}",
+        highlight=False,
+    )
+    table = Table(show_lines=False)
+    for column in ("item", "published (UTC)", "outlet", "lang", "joined by", "title", "link"):
+        table.add_column(column, overflow="fold")
+    for a in story.articles:
+        if a.layer in (None, "new"):
+            how = "first report" if a.item_id == story.lead_item_id else "-"
+        else:
+            how = f"{a.layer} {a.score or 0:.2f} with {a.joined_with}"
+        table.add_row(str(a.item_id), f"{a.published_at:%Y-%m-%d %H:%M}", a.outlet, a.lang or "-", how, a.title, a.url or "")
+    console.print(table)
+    return EXIT_OK
+
+
+def _cmd_stories(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.explain:
+        found = _store(settings).stories.recent(limit=args.limit)
+        if not found:
+            print("No matching items stored yet.")
+        else:
+            Console().print(_stories_table("Recent stories", found, _entity_names(settings)))
+        return EXIT_OK
+    from monitor.service.stories import explain_items
+
+    first, second = args.explain
+    if first == second:
+        print(f"monitor: --explain needs two different items (got {first} twice)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        print(explain_items(_store(settings).stories, settings.config.stories, first, second))
+    except LookupError as exc:
+        print(f"monitor: {exc.args[0]}", file=sys.stderr)
+        return EXIT_RUNTIME
     return EXIT_OK
 
 
@@ -405,6 +541,8 @@ _COMMANDS = {
     "check-config": _cmd_check_config,
     "match": _cmd_match,
     "recent": _cmd_recent,
+    "story": _cmd_story,
+    "stories": _cmd_stories,
     "search": _cmd_search,
     "stats": _cmd_stats,
     "report": _cmd_report,

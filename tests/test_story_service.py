@@ -140,3 +140,116 @@ def test_stories_can_be_switched_off(tmp_path, site):
     db = tmp_path / "monitor.db"
     run_once(write_config(tmp_path, feeds, fetch=FETCH, stories={"enabled": False}))
     assert stories_of(db) == {} and len(rows(db, "SELECT id FROM alerts")) == 2
+
+
+def three_outlets_and_another_event(tmp_path, site) -> tuple[Path, Path]:
+    """The wire's report and the other event first, the two later reports in a second
+    run (feeds of one run are polled at once, in no fixed order)."""
+    feeds = [
+        serve(site, "/wire.xml", "Tigris Wire", [("wire-1", ASAD_WIRE, 30)]),
+        serve(site, "/syria.xml", "Euphrates Monitor", [("syria-1", SDF_RAID, 15)]),
+    ]
+    run_once(write_config(tmp_path, feeds, fetch=FETCH))
+    feeds.append(serve(site, "/daily.xml", "Baghdad Daily", [("daily-1", ASAD_DAILY, 20)]))
+    feeds.append(serve(site, "/presse.xml", "Presse Levant", [("presse-1", ASAD_FRENCH, 10)], language="fr"))
+    config = write_config(tmp_path, feeds, fetch=FETCH)
+    run_once(config)
+    return config, tmp_path / "monitor.db"
+
+
+def cli(capsys, config: Path, *args: str) -> tuple[int, str, str]:
+    """What `monitor ARGS` prints and its exit status (argparse exits on bad usage)."""
+    try:
+        code = main(["--config", str(config), *args])
+    except SystemExit as exit:
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_recent_story_and_explain_from_the_command_line(tmp_path, site, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # a wide terminal: rich folds no cell
+    config, db = three_outlets_and_another_event(tmp_path, site)
+    capsys.readouterr()
+    item = {name: rows(db, f"SELECT id FROM items WHERE url LIKE '%/{name}.html'")[0][0] for name in ("wire-1", "daily-1", "presse-1", "syria-1")}  # noqa: E501
+
+    code, out, _ = cli(capsys, config, "recent", "--json")
+    recent = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(recent) == 2
+    asad = next(r for r in recent if r["articles"] == 3)
+    assert asad["story"] == item["wire-1"] and asad["title"] == ASAD_WIRE[0]  # the first report leads
+    assert asad["outlets"][0] == "Tigris Wire" and set(asad["outlets"]) == {"Tigris Wire", "Baghdad Daily", "Presse Levant"}
+    assert sorted(asad["items"]) == sorted([item["wire-1"], item["daily-1"], item["presse-1"]])
+    code, out, _ = cli(capsys, config, "recent")
+    assert code == 0 and "Recent stories" in out and "Euphrates Monitor" in out and "Tigris Wire, " in out
+
+    code, out, _ = cli(capsys, config, "story", str(asad["story"]))
+    assert code == 0 and f"Story {asad['story']}" in out and "3 article(s) from 3 outlet(s)" in out
+    for title in (ASAD_WIRE[0], ASAD_DAILY[0], ASAD_FRENCH[0]):
+        assert title in out
+    assert "first report" in out and "evidence" in out
+    code, out, _ = cli(capsys, config, "story", str(asad["story"]), "--json")
+    story = json.loads(out)
+    assert [a["outlet"] for a in story["articles"]] == asad["outlets"] and story["revision"] == 3
+    assert story["articles"][0]["joined_by"] == "new" and story["articles"][0]["item"] == item["wire-1"]
+    assert {a["language"] for a in story["articles"]} == {"fr", None}  # declared by the French feed only
+
+    code, out, _ = cli(capsys, config, "stories", "--explain", str(item["daily-1"]), str(item["wire-1"]))
+    assert code == 0
+    assert f"item {item['daily-1']}: {ASAD_DAILY[0]} (Baghdad Daily" in out and f"story {item['wire-1']}" in out
+    assert f"A {item['daily-1']} / B {item['wire-1']}: JOIN" in out
+    # The order given does not matter: the later-stored article is the arriving one.
+    code, out, _ = cli(capsys, config, "stories", "--explain", str(item["wire-1"]), str(item["syria-1"]))
+    assert code == 0 and f"A {item['syria-1']} / B {item['wire-1']}: SEPARATE: no tracked entity in common" in out
+
+
+def test_bad_story_ids_are_one_line_and_an_exit_code(tmp_path, site, capsys):
+    config, db = three_outlets_and_another_event(tmp_path, site)
+    capsys.readouterr()
+    code, out, err = cli(capsys, config, "story", "9999")
+    assert (code, out) == (1, "") and err.startswith("monitor: no story 9999") and err.count("\n") == 1
+    code, out, err = cli(capsys, config, "story", "abc")
+    assert (code, out) == (2, "") and "'abc' is not a number" in err and err.count("\n") == 1
+    code, out, err = cli(capsys, config, "stories", "--explain", "1", "9999")
+    assert (code, out) == (1, "") and err == "monitor: no stored item 9999 (item ids are in `monitor story ID` and `monitor recent --json`)\n"
+    code, out, err = cli(capsys, config, "stories", "--explain", "1")
+    assert code == 2 and err.count("\n") == 1
+    code, out, err = cli(capsys, config, "stories", "--explain", "2", "2")
+    assert code == 2 and "two different items" in err
+
+
+CHANNEL_ID = -1001000000001
+FOLLOWS_KH = 7001  # follows Kataeb Hezbollah only
+FOLLOWS_ASAD = 7002  # follows Ain al-Asad only
+
+
+def test_a_subscriber_gets_a_new_message_when_the_story_gains_an_entity_they_follow(tmp_path, site, fake_telegram):
+    from monitor.store import Store
+
+    fake_telegram.add_chat(CHANNEL_ID, "channel", username="iraq_watch")
+    for chat in (FOLLOWS_KH, FOLLOWS_ASAD):
+        fake_telegram.add_chat(chat, "private")
+    fake_telegram.set_rate_limits(None)
+    telegram = {"token": fake_telegram.token, "channel": "@iraq_watch", "api_base_url": fake_telegram.base_url, "commands": False}
+    feeds = [serve(site, "/wire.xml", "Tigris Wire", [("wire-1", ASAD_WIRE, 30)])]
+    db = tmp_path / "monitor.db"
+    store = Store(f"sqlite:///{db}")
+    for chat, entity in ((FOLLOWS_KH, "kataeb-hezbollah"), (FOLLOWS_ASAD, "ain-al-asad-airbase")):
+        store.subscribers.register(str(chat), None)
+        store.subscribers.subscribe(str(chat), (entity,))
+    store.close()
+
+    run_once(write_config(tmp_path, feeds, fetch=FETCH, telegram=telegram))
+    assert len(fake_telegram.sent_messages(CHANNEL_ID)) == 1
+    assert len(fake_telegram.sent_messages(FOLLOWS_ASAD)) == 1
+    assert fake_telegram.sent_messages(FOLLOWS_KH) == []
+
+    # Another outlet's report joins the story and brings Kataeb Hezbollah.
+    feeds.append(serve(site, "/daily.xml", "Baghdad Daily", [("daily-2", ASAD_WITH_KH, 10)]))
+    run_once(write_config(tmp_path, feeds, fetch=FETCH, telegram=telegram))
+    assert len(stories_of(db)) == 1
+    (kh_message,) = fake_telegram.sent_messages(FOLLOWS_KH)
+    assert ASAD_WITH_KH[0] in kh_message.text
+    # Nothing new for the channel or the subscriber who already has the story.
+    assert len(fake_telegram.calls_to("sendMessage")) == 3
+    assert rows(db, "SELECT chat_id FROM alerts ORDER BY id")[-1] == (str(FOLLOWS_KH),)

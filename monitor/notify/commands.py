@@ -1,6 +1,6 @@
 """Subscriber commands in a private chat with the bot.
 
-/start, /help, /subscribe, /unsubscribe, /list, /entities, /recent [entity],
+/start, /help, /subscribe, /unsubscribe, /list, /entities, /recent [entity] (stories),
 /status (admins only). Subscriptions live in the database (subscribers,
 subscriptions), so they survive restarts; the pipeline reads them when it queues
 alerts.
@@ -306,16 +306,21 @@ class CommandBot:
                 await self.reply(chat, f"Not known: {html.escape(args)}. See /entities.")
                 return
             entity_id = found[0]
-        items = await asyncio.to_thread(reports.recent, self.store, 5, entity_id)
-        if not items:
+        stories = await asyncio.to_thread(self.store.stories.recent, 5, entity_id)
+        if not stories:
             await self.reply(chat, "No alerts yet.")
             return
         lines = []
-        for item in items:
-            when = (item.published_at or item.fetched_at).strftime("%Y-%m-%d %H:%M UTC")
-            title = html.escape(item.title or item.url or "untitled")
-            link = f'<a href="{html.escape(item.url, quote=True)}">{title}</a>' if item.url else title
-            lines.append(f"• {link}\n  {html.escape(item.feed)} · {when} · {html.escape(', '.join(item.entities))}")
+        for entry in stories:  # a story per line: its first report, how many reported it, who
+            lead = entry.lead
+            title = html.escape(lead.title or lead.url or "untitled")
+            link = f'<a href="{html.escape(lead.url, quote=True)}">{title}</a>' if lead.url else title
+            when = entry.latest.published_at.strftime("%Y-%m-%d %H:%M UTC")
+            count = len(entry.articles)
+            reported = f"{count} reports" if count > 1 else "1 report"
+            outlets = ", ".join(entry.outlets[:5]) + (f" +{len(entry.outlets) - 5} more" if len(entry.outlets) > 5 else "")
+            names = ", ".join(self._name(e) for e in entry.entities)
+            lines.append(f"• {link}\n  {reported} · {html.escape(outlets)} · {when} · {html.escape(names)}")
         await self.reply(chat, "\n".join(lines))
 
     async def _status(self, chat: str, args: str, user: _User) -> None:

@@ -222,7 +222,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
                 planned.story = story[0].story_id
             result = _stored(planned, store.database.now())
             outcome.new_items += 1
-            outcome.matched_items += result > 0 or 0
+            outcome.matched_items += bool(planned.found)  # alerted or not (a later report of a story, a backfill)
             outcome.alerts_queued += max(result, 0)
         if db_error is not None:
             raise db_error  # the items before it are committed; the poll is retried whole later

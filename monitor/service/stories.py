@@ -190,3 +190,37 @@ class StoryKeeper:
             self._last_seen = max(self._last_seen, stored.item_id)
         if others:
             log.info("stories_caught_up", articles=len(others), last_item=self._last_seen)
+
+
+def explain_items(repository: StoryRepository, config: StoriesConfig, first: int, second: int) -> str:
+    """Why two stored articles were or were not joined, for `monitor stories --explain A B`.
+
+    The later-stored one is the arriving article (A); the pair is weighed against the
+    document frequencies of the stories open when it arrived (the articles placed
+    before it within `stories.max_story_age`), as assignment saw them. Raises
+    LookupError naming an id that is not a stored item."""
+    from monitor.stories import StoryAssigner
+
+    found = {item_id: repository.stored_article(item_id) for item_id in (first, second)}
+    missing = [str(item_id) for item_id, article in found.items() if article is None]
+    if missing:
+        raise LookupError(f"no stored item {' or '.join(missing)} (item ids are in `monitor story ID` and `monitor recent --json`)")
+    arriving, earlier = sorted((found[first], found[second]), key=lambda a: a.item_id if a else 0, reverse=True)
+    assert arriving is not None and earlier is not None
+    settings = story_settings(config)
+    assigner = StoryAssigner(settings)
+    since = arriving.published_at - timedelta(seconds=settings.max_story_age)
+    for stored in repository.articles_between(since, arriving.published_at):
+        if stored.item_id < arriving.item_id and stored.story_id is not None:
+            assigner.restore(to_article(stored), str(stored.story_id))
+    lines = [_stored_line(article) for article in (arriving, earlier)]
+    lines.append(str(assigner.explain(to_article(arriving), to_article(earlier))))
+    return "\n".join(lines)
+
+
+def _stored_line(article: StoredArticle) -> str:
+    where = f"story {article.story_id}" if article.story_id is not None else "no story (no tracked entity, or stored with stories off)"
+    return (
+        f"item {article.item_id}: {article.title or article.url or 'untitled'} "
+        f"({article.outlet}, {article.lang or 'language unknown'}, {article.published_at:%Y-%m-%d %H:%M} UTC): {where}"
+    )

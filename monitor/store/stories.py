@@ -34,6 +34,7 @@ from monitor.store.schema import alerts, feeds, items, matches, stories
 
 __all__ = [
     "Placement",
+    "RecentStory",
     "Story",
     "StoryArticle",
     "StoryPlacer",
@@ -131,6 +132,28 @@ class Story:
     @property
     def outlets(self) -> tuple[str, ...]:
         """Outlets in the order they first reported the story."""
+        return tuple(dict.fromkeys(a.outlet for a in self.articles))
+
+
+@dataclass(frozen=True)
+class RecentStory:
+    """A line of `monitor recent` / `/recent`: a story, or an article stored outside
+    stories (stories off, or stored before them), as a story of one."""
+
+    story_id: int | None
+    articles: tuple[StoryArticle, ...]  # in order of arrival
+    entities: tuple[str, ...]
+
+    @property
+    def lead(self) -> StoryArticle:
+        return self.articles[0]
+
+    @property
+    def latest(self) -> StoryArticle:
+        return self.articles[-1]
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(a.outlet for a in self.articles))
 
 
@@ -258,20 +281,30 @@ class StoryRepository:
         with self._db.read() as conn:
             return conn.execute(select(items.c.story_id).where(items.c.id == item_id)).scalar()
 
-    def recent(self, limit: int = 20, entity_id: str | None = None) -> list[Story]:
-        """The stories with the latest articles, newest first; with `entity_id`, those
-        with an article mentioning it."""
-        query = select(stories)
+    def recent(self, limit: int = 20, entity_id: str | None = None) -> list[RecentStory]:
+        """The stories with the latest matching articles, newest first (an article outside
+        stories counts as a story of one); with `entity_id`, those with an article
+        mentioning it."""
+        matched = select(matches.c.id).where(matches.c.item_id == items.c.id)
         if entity_id:
-            query = query.where(
-                select(matches.c.id)
-                .join(items, items.c.id == matches.c.item_id)
-                .where(items.c.story_id == stories.c.id, matches.c.entity_id == entity_id)
-                .exists()
-            )
-        latest = select(func.max(items.c.id)).where(items.c.story_id == stories.c.id).scalar_subquery()
+            matched = matched.where(matches.c.entity_id == entity_id)
+        # One row per story (or lone item): its key and its latest article.
+        key = func.coalesce(items.c.story_id, -items.c.id).label("key")
+        latest = func.max(items.c.id).label("latest")
+        query = select(key, latest).where(matched.exists()).group_by(key).order_by(latest.desc()).limit(limit)
         with self._db.read() as conn:
-            return self._stories(conn, query.order_by(latest.desc()).limit(limit))
+            keys = [k for k, _ in conn.execute(query).all()]
+            found = {s.id: s for s in self._stories(conn, select(stories).where(stories.c.id.in_([k for k in keys if k > 0])))}
+            lone = {a.item_id: a for a in self._story_articles(conn, items.c.id.in_([-k for k in keys if k < 0]))}
+        entries = []
+        for k in keys:
+            if k > 0 and k in found:
+                story = found[k]
+                entries.append(RecentStory(story.id, story.articles, story.entities))
+            elif -k in lone:
+                article = lone[-k]
+                entries.append(RecentStory(None, (article,), article.entities))
+        return entries
 
     def stored_article(self, item_id: int) -> StoredArticle | None:
         """An item as story assignment sees it (for `monitor stories --explain`)."""
@@ -319,41 +352,9 @@ class StoryRepository:
         if not rows:
             return []
         ids = [r["id"] for r in rows]
-        article_rows = conn.execute(
-            select(
-                items.c.id,
-                items.c.story_id,
-                items.c.title,
-                items.c.url,
-                feeds.c.name.label("outlet"),
-                items.c.lang,
-                items.c.published_at,
-                items.c.fetched_at,
-                items.c.story_layer,
-                items.c.story_score,
-                items.c.story_joined_with,
-            )
-            .join(feeds, feeds.c.id == items.c.feed_id)
-            .where(items.c.story_id.in_(ids))
-            .order_by(items.c.id)
-        ).all()
-        mentions = _mentions(conn, [r.id for r in article_rows])
         per_story: dict[int, list[StoryArticle]] = {i: [] for i in ids}
-        for r in article_rows:
-            per_story[r.story_id].append(
-                StoryArticle(
-                    item_id=r.id,
-                    title=r.title or "",
-                    url=r.url,
-                    outlet=r.outlet,
-                    lang=r.lang,
-                    published_at=effective_published(r.published_at, r.fetched_at),
-                    entities=tuple(dict.fromkeys(e for e, _ in mentions.get(r.id, []))),
-                    layer=r.story_layer,
-                    score=r.story_score,
-                    joined_with=r.story_joined_with,
-                )
-            )
+        for story_id, article in self._story_articles(conn, items.c.story_id.in_(ids), with_story=True):
+            per_story[story_id].append(article)
         return [
             Story(
                 id=r["id"],
@@ -369,6 +370,45 @@ class StoryRepository:
             )
             for r in rows
         ]
+
+    def _story_articles(self, conn: Connection, where: Any, *, with_story: bool = False) -> list[Any]:
+        """StoryArticle of the items `where` selects, in order of item id; with
+        `with_story`, as (story id, article) pairs."""
+        article_rows = conn.execute(
+            select(
+                items.c.id,
+                items.c.story_id,
+                items.c.title,
+                items.c.url,
+                feeds.c.name.label("outlet"),
+                items.c.lang,
+                items.c.published_at,
+                items.c.fetched_at,
+                items.c.story_layer,
+                items.c.story_score,
+                items.c.story_joined_with,
+            )
+            .join(feeds, feeds.c.id == items.c.feed_id)
+            .where(where)
+            .order_by(items.c.id)
+        ).all()
+        mentions = _mentions(conn, [r.id for r in article_rows])
+        found: list[Any] = []
+        for r in article_rows:
+            article = StoryArticle(
+                item_id=r.id,
+                title=r.title or "",
+                url=r.url,
+                outlet=r.outlet,
+                lang=r.lang,
+                published_at=effective_published(r.published_at, r.fetched_at),
+                entities=tuple(dict.fromkeys(e for e, _ in mentions.get(r.id, []))),
+                layer=r.story_layer,
+                score=r.story_score,
+                joined_with=r.story_joined_with,
+            )
+            found.append((r.story_id, article) if with_story else article)
+        return found
 
 
 def _mentions(conn: Connection, item_ids: Sequence[int]) -> dict[int, list[tuple[str, int]]]:
