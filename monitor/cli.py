@@ -430,7 +430,7 @@ def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.store import reports
 
-    result = reports.stats(_store(settings))
+    result = reports.stats(_store(settings), settings.config.instances.lease)
     if args.json:
         print(
             json.dumps(
@@ -452,6 +452,20 @@ def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
                     "entities": {k: {"24h": d, "7d": w} for k, (d, w) in result.entity_counts.items()},
                     "alerts": result.alerts_by_status,
                     "failed_alerts": [{"chat": c, "reason": r} for c, r in result.failed_alerts],
+                    "instances": [
+                        {
+                            "id": i.id,
+                            "host": i.host,
+                            "pid": i.pid,
+                            "started_at": i.started_at.isoformat(),
+                            "heartbeat_age": i.heartbeat_age,
+                            "alive": i.alive,
+                            "feed_leases": i.feed_leases,
+                            "last_polled": i.last_polled,
+                            "sender": any(role.startswith("sender:") for role in i.roles),
+                        }
+                        for i in result.instances
+                    ],
                 },
                 ensure_ascii=False,
             )
@@ -484,7 +498,23 @@ def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         )
     for chat, reason in result.failed_alerts:
         console.print(f"  failed to {chat}: {reason}", highlight=False, markup=False)
+    if result.instances:
+        _print_instances(console, result.instances)
     return EXIT_OK
+
+
+def _print_instances(console: Console, instances) -> None:
+    """The instances sharing the PostgreSQL database: who polls, who sends."""
+    table = Table(title="Instances (one PostgreSQL database)")
+    for column in ("instance", "host", "pid", "started (UTC)", "heartbeat", "feeds claimed now", "feeds last polled", "role"):
+        table.add_column(column)
+    for i in instances:
+        heartbeat = f"{i.heartbeat_age:g} s ago" + ("" if i.alive else " (dead)")
+        role = "sender" if any(r.startswith("sender:") for r in i.roles) else "-"
+        table.add_row(
+            i.id, i.host, str(i.pid), i.started_at.strftime("%Y-%m-%d %H:%M:%S"), heartbeat, str(i.feed_leases), str(i.last_polled), role
+        )
+    console.print(table)
 
 
 def _report_period(text: str):

@@ -28,7 +28,8 @@ units after entity parsing, HTML parse errors), edit rules, per-chat /
 per-group / global flood control (429 with retry_after), edits (each message
 keeps its edit history in `versions`; "message is not modified" for the same
 text, "message to edit not found" after `delete_message`), long-polling
-getUpdates, and scriptable faults: errors shaped as the real service shapes
+getUpdates (a second poller ends the waiting one with 409 Conflict), and
+scriptable faults: errors shaped as the real service shapes
 them (the API's JSON error objects; nginx HTML pages for 502/503/504 from its
 front end, or empty and cut-off bodies), a reply slower than the client's
 timeout, a connection dropped before the request was read or after the message
@@ -567,6 +568,7 @@ class FakeTelegram:
             self._outage: Fault | None = None
             self._next_message_id: dict[int, int] = {}
             self._updates: list[dict[str, Any]] = []
+            self._updates_poll = 0  # the latest getUpdates call: an older one still waiting ends in 409
             self._next_update_id = 1
             self._buckets: dict[str, _Bucket] = {}
             self._webhook_deleted = False
@@ -973,10 +975,19 @@ class FakeTelegram:
         timeout = max(float(params.get("timeout") or 0), 0.0)
         deadline = time.monotonic() + timeout
         with self._updates_cond:
+            # Telegram allows one getUpdates at a time per bot: a new one ends the long
+            # poll still waiting with 409 Conflict (two bot instances polling).
+            self._updates_poll += 1
+            this_poll = self._updates_poll
+            self._updates_cond.notify_all()
             if offset:
                 # Telegram: an offset confirms every update with a smaller id.
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
             while True:
+                if self._updates_poll != this_poll:
+                    raise ApiError(
+                        409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+                    )
                 ready = [u for u in self._updates if u["update_id"] >= offset][:limit]
                 remaining = deadline - time.monotonic()
                 if ready or remaining <= 0 or self._stopping.is_set():

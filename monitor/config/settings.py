@@ -47,6 +47,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 class StorageConfig(StrictModel):
     url: str = "sqlite:///../var/monitor.db"
+    # PostgreSQL: a statement running longer than this is cancelled by the server, so a
+    # stuck query (a lock held by a hung client, a server in trouble) cannot stall an
+    # instance; the poll or send it belonged to is retried like any database error.
+    statement_timeout: Duration = 30.0
 
     @field_validator("url")
     @classmethod
@@ -259,8 +263,26 @@ class ServiceConfig(StrictModel):
     state_flush: Duration = 10.0
     # /healthz says "degraded" when more than this share of the feeds is broken.
     degraded_broken_share: float = Field(default=0.25, ge=0, le=1)
-    # One instance per SQLite database (a lock file beside it); PostgreSQL is not locked.
+    # One instance per SQLite database (a lock file beside it). PostgreSQL takes no lock:
+    # instances share its database and split the feeds (see `instances`).
     single_instance: bool = True
+
+
+class InstancesConfig(StrictModel):
+    """Several instances on one PostgreSQL database (monitor.service.instances)."""
+
+    # A feed claimed by an instance, and the sender role, are its for this long after
+    # its last heartbeat: the feeds and the role of a dead instance are taken over
+    # within one lease. A sender that cannot renew for half a lease stops sending.
+    lease: Duration = 60.0
+    # How often an instance renews its registry row, its feed claims and the sender role.
+    heartbeat: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> "InstancesConfig":
+        if self.heartbeat * 3 > self.lease:
+            raise ValueError(f"heartbeat: at most a third of the lease ({self.lease:g} s), so one late heartbeat loses nothing")
+        return self
 
 
 class MonitorConfig(StrictModel):
@@ -273,6 +295,7 @@ class MonitorConfig(StrictModel):
     stories: StoriesConfig = StoriesConfig()
     feeds: list[FeedConfig] = Field(default_factory=list)
     service: ServiceConfig = ServiceConfig()
+    instances: InstancesConfig = InstancesConfig()
 
     @model_validator(mode="after")
     def _unique_feed_urls(self) -> "MonitorConfig":
@@ -350,6 +373,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "FeedConfig",
+    "InstancesConfig",
     "MonitorConfig",
     "Settings",
     "config_path_from",

@@ -7,6 +7,7 @@ later changes where alerts go, not how they are recorded.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.panel import Panel
@@ -41,11 +42,24 @@ class ConsoleDelivery:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.delivered = 0  # alerts printed by this process
+        self._may_send: Callable[[], bool] | None = None
 
     async def start(self, *, commands: bool = True) -> None:
         return None
 
+    def coordinate(self, may_send: Callable[[], bool]) -> None:
+        """Several instances: only the elected one prints (one terminal shows each alert)."""
+        self._may_send = may_send
+
+    async def become_sender(self, *, commands: bool = True) -> None:
+        return None
+
+    async def stop_sending(self) -> None:
+        return None
+
     async def deliver_due(self) -> int:
+        if self._may_send is not None and not self._may_send():
+            return 0
         printed = await asyncio.to_thread(deliver_to_console, self.store)
         self.delivered += printed
         return printed

@@ -4,12 +4,18 @@
 sender, `deliver_due()` when a poll queued alerts, `drain()` to deliver what is
 due and return (the end of `run --once`), `stop()`, plus the operator's side:
 `notify_admins()` and `telegram_health()` for /healthz.
+
+Several instances on one PostgreSQL database (`coordinate(may_send)`): only the
+elected sender sends and answers commands. `become_sender()` when the role is won
+(it settles what the previous sender left 'sending', then starts), `stop_sending()`
+when it is lost; the others' alerts stay queued for the sender.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from telegram import Bot
@@ -43,6 +49,18 @@ class Delivery(Protocol):
         ...
 
     async def start(self, *, commands: bool = True) -> None: ...
+
+    def coordinate(self, may_send: Callable[[], bool]) -> None:
+        """Several instances: deliver only while `may_send()` (this one is the sender)."""
+        ...
+
+    async def become_sender(self, *, commands: bool = True) -> None:
+        """Elected: settle the previous sender's sends in flight, then start."""
+        ...
+
+    async def stop_sending(self) -> None:
+        """The role is lost: no new sends, no commands; sends in flight finish."""
+        ...
 
     async def deliver_due(self) -> int: ...
 
@@ -79,6 +97,7 @@ class TelegramDelivery:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._commands: CommandBot | None = None
+        self._may_send: Callable[[], bool] | None = None  # set when several instances share the database
 
     @property
     def delivered(self) -> int:
@@ -95,7 +114,32 @@ class TelegramDelivery:
         except Exception:  # noqa: BLE001 - the probe below says why, and holds the alerts
             pass
         await self.outbox.check_reachable()
+        if self._may_send is None:  # alone on its database: what a killed run left 'sending' is ours to settle
+            await self.outbox.recover()
+
+    def coordinate(self, may_send: Callable[[], bool]) -> None:
+        self._may_send = self.outbox.may_send = may_send
+
+    def _allowed(self) -> bool:
+        return self._may_send is None or self._may_send()
+
+    async def become_sender(self, *, commands: bool = True) -> None:
+        await self._ensure_ready()
+        # Only the instance taking the role over settles the previous sender's sends in
+        # flight ('sending' -> 'unknown'): that sender stopped starting sends half a lease
+        # before its lease ran out, so none of them is still under way.
         await self.outbox.recover()
+        await self.start(commands=commands)
+
+    async def stop_sending(self) -> None:
+        if self._commands is not None:
+            await self._commands.stop()
+            self._commands = None
+        await self._stop_serving()
+        try:
+            await asyncio.wait_for(self.outbox.wait_in_flight(), timeout=STOP_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            log.warning("delivery_stop_timeout", detail="sends still in flight were abandoned")
 
     async def start(self, *, commands: bool = True) -> None:
         """Send continuously in the background (and answer subscriber commands)."""
@@ -112,12 +156,17 @@ class TelegramDelivery:
         if self._serving is not None:
             self._wake.set()
             return 0
+        if not self._allowed():
+            return 0  # another instance sends: the alerts wait in the outbox for it
         return await self.drain(timeout=0)
 
     async def drain(self, timeout: float | None = 120.0) -> int:
         """Deliver everything due, pacing by the governor, for at most `timeout` s
         (0: only what can go without waiting), then return; a background sender
-        is stopped first. Console alerts (queued before a token was set) are printed too."""
+        is stopped first. Console alerts (queued before a token was set) are printed too.
+        Not the sender (several instances): nothing, the sender delivers them."""
+        if not self._allowed():
+            return 0
         await self._ensure_ready()
         await self._stop_serving()
         before = self.delivered
@@ -142,14 +191,7 @@ class TelegramDelivery:
 
     async def stop(self) -> None:
         """Stop taking new alerts, let sends in flight finish (their rows must not stay 'sending')."""
-        if self._commands is not None:
-            await self._commands.stop()
-            self._commands = None
-        await self._stop_serving()
-        try:
-            await asyncio.wait_for(self.outbox.wait_in_flight(), timeout=STOP_GRACE_SECONDS)
-        except asyncio.TimeoutError:
-            log.warning("delivery_stop_timeout", detail="sends still in flight were abandoned")
+        await self.stop_sending()
         try:
             await self.bot.shutdown()
         except Exception:  # noqa: BLE001 - closing HTTP clients; nothing to save

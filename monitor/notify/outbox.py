@@ -47,6 +47,10 @@ LOST_ANSWER = "answer lost: the process stopped while this alert was being sent;
 T = TypeVar("T")
 
 
+def _always() -> bool:
+    return True
+
+
 class Sender(Protocol):
     async def send(self, chat_id: str, text_html: str, text_plain: str) -> SendResult: ...
 
@@ -73,6 +77,9 @@ class Outbox:
     counters: DeliveryCounters = field(default_factory=DeliveryCounters)
     # Seconds to wait after the n-th Telegram-wide failure in a row, before probing again.
     outage_backoff: Callable[[int], float] = backoff
+    # Several instances: sends start only while this instance holds the sender role
+    # (monitor.service.instances); asked again right before each send.
+    may_send: Callable[[], bool] = _always
 
     def __post_init__(self) -> None:
         self._in_flight: dict[str, asyncio.Task[None]] = {}  # chat -> its one send in flight (keeps per-chat order)
@@ -112,6 +119,8 @@ class Outbox:
 
         Returns (sends started, seconds until the next one could start or None
         when nothing is due)."""
+        if not self.may_send():
+            return 0, 1.0  # not (or no longer) the sender: nothing starts; asked again shortly
         if self._down is not None and (paused := self.governor.global_wait()) > 0:
             return 0, paused  # Telegram is down: not even the database is asked until the next probe
         try:
@@ -230,6 +239,9 @@ class Outbox:
             return
         if attempt is None:
             return  # another sender took it
+        if not self.may_send():  # the role was lost while claiming: nothing was sent
+            await self._db(self.store.outbox.finish_retry, row.id, attempt, 0.0, "not sent: this instance stopped being the sender")
+            return
         result = await self.sender.send(row.chat_id, row.text_html, row.text_plain)
         await self._record(row, attempt, result)
 

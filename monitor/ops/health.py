@@ -8,9 +8,13 @@ Prometheus, not for the internet.
 
 /healthz answers JSON:
   {"status": "ok" | "degraded" | "failing", "reasons": [...], "checks": {...}}
-HTTP 200 for ok and degraded (a Telegram outage or a few broken feeds must not
-make an orchestrator restart the service), 503 for failing (scheduler stopped
-or database unreachable: a restart may help).
+HTTP 200 for ok and degraded (a Telegram outage, a database restart or a few
+broken feeds must not make an orchestrator restart the service: the service
+reconnects by itself, and a restart would not bring the database back), 503 for
+failing (the scheduler stopped: a restart may help).
+
+With several instances on one PostgreSQL database, `checks.instances` lists them
+(host, pid, heartbeat age, feed claims, polls, sender) and `checks.sender` says who sends.
 """
 
 from __future__ import annotations
@@ -52,16 +56,19 @@ def verdict(
     broken_feeds: int = 0,
     degraded_share: float = 0.25,
     config_ok: bool = True,
+    instances: list[dict[str, object]] | None = None,
+    this_instance: str | None = None,
 ) -> Health:
-    """Pure: the checks' results -> ok / degraded / failing with reasons."""
+    """Pure: the checks' results -> ok / degraded / failing with reasons. `instances`:
+    the registry of a shared PostgreSQL database (None: alone on its database)."""
     reasons: list[str] = []
     failing = False
     if not scheduler_running:
         reasons.append("scheduler not running")
         failing = True
     if not database_ok:
+        # Degraded, not failing: polls and sends wait and the service reconnects by itself.
         reasons.append(f"database unreachable: {database_error or 'unknown error'}")
-        failing = True
     if telegram is not None and not telegram[0]:
         reasons.append(f"telegram unreachable: {telegram[1]}")
     share = broken_feeds / feeds if feeds else 0.0
@@ -70,7 +77,7 @@ def verdict(
     if not config_ok:
         reasons.append("last configuration edit was rejected (previous config still running)")
     status = "failing" if failing else ("degraded" if reasons else "ok")
-    checks = {
+    checks: dict[str, object] = {
         "scheduler": "running" if scheduler_running else "stopped",
         "database": "ok" if database_ok else "unreachable",
         "telegram": "not configured" if telegram is None else ("ok" if telegram[0] else "unreachable"),
@@ -79,6 +86,14 @@ def verdict(
         "broken_share": round(share, 4),
         "config": "ok" if config_ok else "last edit rejected",
     }
+    if instances is not None:
+        senders = [i for i in instances if i.get("sender")]
+        checks["instance"] = this_instance
+        checks["instances"] = instances
+        checks["sender"] = f"{senders[0]['host']} pid {senders[0]['pid']} ({senders[0]['id']})" if senders else None
+        if database_ok and not senders:
+            reasons.append("no instance holds the sender role: alerts wait in the outbox")
+            status = "failing" if failing else "degraded"
     return Health(status, reasons, checks)
 
 

@@ -6,7 +6,10 @@ the policy's decisions (monitor.service.schedule) onto the polling grid.
   backoff, Retry-After, a declared ttl), a due or new feed gets a random slot in
   the first min(interval, service.startup_spread) seconds;
 * after its first poll, a feed's polls start on a grid (service.poll_tick), so
-  polls due within the same few seconds share one wake-up of the process.
+  polls due within the same few seconds share one wake-up of the process;
+* with several instances on one PostgreSQL database, the job claims its feed first
+  (`claim`) and, when another instance has it or polled it already, re-arms for when
+  the feed is due again or the other's claim runs out.
 
 Why the job re-arms its trigger after each poll instead of APScheduler asking the
 trigger by itself: APScheduler 3 asks a trigger for the next fire time when it
@@ -41,6 +44,9 @@ log = get_logger("monitor.service.jobs")
 
 # Polls one feed with the current config; returns the delay the policy decided.
 PollFeed = Callable[[FeedConfig], Awaitable[float]]
+# Several instances: claims the feed before its poll; None when it is this instance's to
+# poll now, else the seconds after which to ask again (monitor.service.instances).
+ClaimFeed = Callable[[FeedConfig], Awaitable["float | None"]]
 
 
 class FeedTrigger(BaseTrigger):
@@ -98,8 +104,9 @@ def feed_changes(old: MonitorConfig, new: MonitorConfig) -> FeedChanges:
 class PollJobs:
     """The scheduler of the feeds' polls; `config()` is the running configuration."""
 
-    def __init__(self, poll: PollFeed, config: Callable[[], MonitorConfig], rng: random.Random):
+    def __init__(self, poll: PollFeed, config: Callable[[], MonitorConfig], rng: random.Random, claim: ClaimFeed | None = None):
         self._poll = poll
+        self._claim = claim
         self._config = config
         self._rng = rng
         self._scheduler: AsyncIOScheduler | None = None
@@ -209,6 +216,15 @@ class PollJobs:
         self._in_flight[url] = task
         delay = self._config().feed_interval(feed)
         try:
+            if self._claim is not None:
+                try:
+                    refused_for = await self._claim(feed)
+                except Exception as exc:  # noqa: BLE001 - the database is down: ask again at the interval
+                    log.warning("claim_failed", feed=url, error=str(exc)[:300])
+                    return
+                if refused_for is not None:
+                    delay = refused_for  # another instance polls it, or polled it already
+                    return
             delay = await self._poll(feed)
         except asyncio.CancelledError:
             # Only stop() cancels polls (past the grace period). Store writes are single

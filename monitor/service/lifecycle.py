@@ -26,8 +26,9 @@ from monitor.notify import Delivery, build_delivery
 from monitor.ops import metrics
 from monitor.ops.health import Health, HealthServer
 from monitor.ops.logs import get_logger, redact
+from monitor.service.instances import Coordinator, sender_role
 from monitor.service.jobs import PollJobs, feed_changes
-from monitor.service.lock import InstanceLock, PostgresInstanceLock, lock_database
+from monitor.service.lock import InstanceLock, lock_database
 from monitor.service.notices import AdminNotifier, AdminNotices
 from monitor.service.pipeline import PollOutcome, Runtime
 from monitor.service.polling import Poller
@@ -74,13 +75,12 @@ class Monitor:
 
     def __init__(self, settings: Settings, store: Store | None = None, *, admin_notifier: AdminNotifier | None = None):
         config = settings.config
-        # One instance per database; raises InstanceLocked (the CLI exits 1).
-        self._lock: InstanceLock | PostgresInstanceLock | None = (
-            lock_database(config.storage.url) if config.service.single_instance else None
-        )
+        # One instance per SQLite database; raises InstanceLocked (the CLI exits 1).
+        # PostgreSQL: no lock, the instances share the database (self.coordinator).
+        self._lock: InstanceLock | None = lock_database(config.storage.url) if config.service.single_instance else None
         try:
             self.runtime = Runtime(settings, Matcher.from_watchlist(settings.watchlist))
-            self.store = store or Store(config.storage.url)
+            self.store = store or Store(config.storage.url, statement_timeout=config.storage.statement_timeout)
         except BaseException:
             self._release_lock()
             raise
@@ -97,11 +97,26 @@ class Monitor:
         self.telegram_probe: TelegramProbe = self.delivery.telegram_health
         self.health_server: HealthServer | None = None
         self._alerts_waiting = asyncio.Event()  # a poll queued alerts: deliver now
+        # Several instances on one PostgreSQL database: feeds are claimed before their
+        # polls and one elected instance sends (monitor.service.instances).
+        self.coordinator: Coordinator | None = None
+        if self.store.database.engine.dialect.name == "postgresql":
+            self.coordinator = Coordinator(
+                self.store,
+                config.instances,
+                sender_role(config.telegram),
+                on_sender=self._sender_changed,
+                on_alerts=self._alerts_waiting.set,
+            )
+            self.delivery.coordinate(self.coordinator.may_send)
+        self._sender_commands = True  # `run` answers subscriber commands while it sends; `run --once` does not
         rng = random.Random()
         self.poller = Poller(
             self.store, self.fetcher, config.fetch, self.notices, on_alerts=self._alerts_waiting.set, rng=rng, clock=self.store.database.clock
         )
-        self.jobs = PollJobs(self._poll_for_job, lambda: self.runtime.settings.config, rng)
+        self.jobs = PollJobs(
+            self._poll_for_job, lambda: self.runtime.settings.config, rng, claim=self.coordinator.claim if self.coordinator else None
+        )
         self.reloader = Reloader(lambda: self.runtime, self._swap, self.notices)
 
     # -- polls ---------------------------------------------------------------
@@ -113,10 +128,28 @@ class Monitor:
     async def _poll_for_job(self, feed: FeedConfig) -> float:
         return (await self.poller.poll(self.runtime, feed)).delay
 
+    async def _sender_changed(self, sending: bool) -> None:
+        """The coordinator elected this instance the sender, or it lost the role."""
+        if sending:
+            await self.delivery.become_sender(commands=self._sender_commands)
+            self._alerts_waiting.set()  # what the others queued meanwhile
+        else:
+            await self.delivery.stop_sending()
+
+    async def _start_delivery(self, *, commands: bool) -> None:
+        """Alone: start the sender. Several instances: register, and send if elected."""
+        self._sender_commands = commands
+        if self.coordinator is None:
+            await self.delivery.start(commands=commands)
+        else:
+            await self.coordinator.start()
+
     async def run_once(self) -> CycleReport:
         """Poll every feed once, delivering alerts as the polls queue them (a slow feed
-        does not hold back the others' alerts), then deliver everything that is due."""
-        await self.delivery.start(commands=False)  # the sender runs while the feeds are polled
+        does not hold back the others' alerts), then deliver everything that is due.
+        With several instances every feed is polled (no claims), and the alerts are
+        delivered only when no other instance is the sender (else it sends them)."""
+        await self._start_delivery(commands=False)  # the sender runs while the feeds are polled
         before = self.delivery.delivered
         polling = asyncio.gather(*(self.poll(feed) for feed in self.runtime.settings.config.feeds))
         polled = asyncio.Event()
@@ -154,6 +187,8 @@ class Monitor:
             config_ok=self.reloader.config_ok,
             degraded_share=config.service.degraded_broken_share,
             telegram_probe=self.telegram_probe,
+            instances_probe=self.coordinator.overview if self.coordinator else None,
+            this_instance=self.coordinator.id if self.coordinator else None,
         )
 
     async def _refresh_metrics(self) -> None:
@@ -169,8 +204,8 @@ class Monitor:
         config = self.runtime.settings.config
         stored_next, broken = await asyncio.to_thread(self.store.feeds.schedule_state)
         self.poller.known_broken(url for url in broken if url in {f.url for f in config.feeds})
+        await self._start_delivery(commands=True)  # background sender + subscriber commands (if elected)
         self.jobs.start(stored_next, self.store.database.now())
-        await self.delivery.start()  # background sender + subscriber commands
         metrics.SCHEDULER_UP.set(1)
         metrics.FEEDS.set(len(config.feeds))
         metrics.CONFIG_OK.set(1)
@@ -236,6 +271,8 @@ class Monitor:
             log.error("delivery_failed", error=str(exc))
         await self.delivery.stop()  # sends in flight finish before exit
         await self._flush_polls()
+        if self.coordinator is not None:
+            await self.coordinator.stop()  # the role and the feed claims go back at once
         if self.health_server is not None:
             await self.health_server.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
@@ -244,6 +281,8 @@ class Monitor:
         try:
             await self.delivery.stop()  # idempotent
             await self._flush_polls()
+            if self.coordinator is not None:
+                await self.coordinator.stop()  # idempotent
             await self.fetcher.aclose()
             self.store.close()
         finally:

@@ -2,10 +2,8 @@
 
 The kernel drops the lock when the process dies (even on kill -9), so a stale
 lock file never blocks a restart; the pid written into it is only for the
-message. On PostgreSQL the same rule is a session advisory lock held on a
-dedicated connection: the server drops it when that connection ends. Several
-instances sharing one database (splitting the feeds) is the scale-out path,
-not built yet; until then `service.single_instance: true` holds there too.
+message. PostgreSQL takes no lock: several instances share its database and
+split the feeds between them (monitor.service.instances).
 """
 
 from __future__ import annotations
@@ -14,10 +12,9 @@ import fcntl
 import os
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
-__all__ = ["InstanceLock", "InstanceLocked", "PostgresInstanceLock", "lock_database", "lock_path_for"]
+__all__ = ["InstanceLock", "InstanceLocked", "lock_database", "lock_path_for"]
 
 
 class InstanceLocked(RuntimeError):
@@ -73,56 +70,9 @@ class InstanceLock:
         self.release()
 
 
-# Any fixed 64-bit number: advisory locks are per database, so one key is enough.
-_ADVISORY_KEY = 0x1AA9_4A7C_4D0E_1701
-
-
-class PostgresInstanceLock:
-    def __init__(self, storage_url: str):
-        self.storage_url = storage_url
-        self._engine: Engine | None = None
-        self._conn: Connection | None = None
-
-    def acquire(self) -> "PostgresInstanceLock":
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
-        self._engine = engine = create_engine(self.storage_url, poolclass=NullPool)
-        self._conn = conn = engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_KEY}).scalar()
-        conn.commit()
-        if not got:
-            holder = conn.execute(
-                text(
-                    "SELECT a.client_addr, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                    "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
-                    "(SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
-                )
-            ).first()
-            self.release()
-            who = f"backend pid {holder[1]}" + (f" from {holder[0]}" if holder and holder[0] else "") if holder else "unknown"
-            shown = make_url(self.storage_url).render_as_string(hide_password=True)
-            raise InstanceLocked(
-                f"another monitor is already running on {shown} ({who}); stop it first "
-                "(or set service.single_instance: false once instances can share a database)"
-            )
-        return self
-
-    def release(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()  # ending the session releases the advisory lock
-            finally:
-                self._conn = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-
-def lock_database(storage_url: str) -> InstanceLock | PostgresInstanceLock | None:
-    """Take the single-instance lock for this database, or raise InstanceLocked."""
-    if make_url(storage_url).get_backend_name() == "postgresql":
-        return PostgresInstanceLock(storage_url).acquire()
+def lock_database(storage_url: str) -> InstanceLock | None:
+    """Take the single-instance lock of a SQLite database, or raise InstanceLocked;
+    None for PostgreSQL, where instances share the database (monitor.service.instances)."""
     path = lock_path_for(storage_url)
     if path is None:
         return None

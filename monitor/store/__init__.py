@@ -1,10 +1,11 @@
 """Persistence: the schema and its migrations (schema.py), the connection owner
 (database.py), one repository per concern (feeds, items, stories, outbox,
-subscribers, values) bundled by `Store`, and the read-only queries for people at a terminal
+subscribers, values, instances) bundled by `Store`, and the read-only queries for people at a terminal
 (reports.py: recent, search, stats; mentions.py: the articles behind `report`)."""
 
 from monitor.store.database import Clock, Database, aware, database_problem, display_url, utcnow
-from monitor.store.feeds import FeedRepository, FeedState, NextPoll
+from monitor.store.feeds import ClaimRefused, FeedRepository, FeedState, NextPoll
+from monitor.store.instances import InstanceInfo, InstanceRepository, LeaseGrant, listen_for_alerts
 from monitor.store.items import AlertsForStored, FoundMention, ItemRepository, NewItem, QueuedAlert, StoreResult
 from monitor.store.outbox import OutboxRepository, OutboxRow
 from monitor.store.store import Store
@@ -14,12 +15,16 @@ from monitor.store.values import ValueRepository
 
 __all__ = [
     "AlertsForStored",
+    "ClaimRefused",
     "Clock",
     "Database",
     "FeedRepository",
     "FeedState",
     "FoundMention",
+    "InstanceInfo",
+    "InstanceRepository",
     "ItemRepository",
+    "LeaseGrant",
     "NewItem",
     "NextPoll",
     "OutboxRepository",
@@ -39,5 +44,6 @@ __all__ = [
     "aware",
     "database_problem",
     "display_url",
+    "listen_for_alerts",
     "utcnow",
 ]

@@ -66,10 +66,10 @@ def display_url(url: str) -> str:
 class Database:
     """SQLite (WAL) by default, PostgreSQL for scale-out; the schema is migrated on open."""
 
-    def __init__(self, url: str, clock: Clock = utcnow):
+    def __init__(self, url: str, clock: Clock = utcnow, *, statement_timeout: float | None = None):
         self.url = url
         self.clock = clock
-        self.engine = _make_engine(url)
+        self.engine = _make_engine(url, statement_timeout)
         # SQLite has one writer at a time; a second one waits in SQLite's busy handler,
         # which sleeps in growing steps (up to 100 ms) instead of waking when the lock is
         # free. The writes of this process (several worker threads) therefore take turns
@@ -107,7 +107,12 @@ class Database:
         self.engine.dispose()
 
 
-def _make_engine(url: str) -> Engine:
+# A new connection to PostgreSQL gives up after this long (a server restarting, a
+# network partition), so a reconnect fails fast and is retried by its caller.
+PG_CONNECT_TIMEOUT_SECONDS = 10
+
+
+def _make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -125,4 +130,9 @@ def _make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # pool_pre_ping: a pooled connection the server dropped (a restart) is found out and
+    # replaced before use, so the first statement after a restart does not fail.
+    connect_args: dict[str, typing.Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
+    if statement_timeout:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)

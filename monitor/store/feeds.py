@@ -1,5 +1,10 @@
 """The feeds table: each feed's state (validators, error streak, broken flag), its
-next poll time, and the batched bookkeeping of routine polls."""
+next poll time, and the batched bookkeeping of routine polls.
+
+With several instances on one PostgreSQL database (`owner` set), a feed is polled
+by the instance that claimed it: `claim` is one conditional UPDATE (due, and not
+claimed by a living other instance), and the write of the poll's next poll time
+releases the claim in the same statement."""
 
 from __future__ import annotations
 
@@ -9,13 +14,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, case, func, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from monitor.store.database import Database, aware
 from monitor.store.schema import feeds
 
-__all__ = ["FeedRepository", "FeedState", "NextPoll"]
+__all__ = ["ClaimRefused", "FeedRepository", "FeedState", "NextPoll"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,14 @@ class FeedState:
     declared_interval: float | None
 
 
+@dataclass(frozen=True)
+class ClaimRefused:
+    """The feed is not this instance's to poll now."""
+
+    retry_in: float  # seconds until it is due, or until the holder's claim runs out
+    holder: str | None  # the instance polling it now, if any
+
+
 # When to poll a feed next, given its state after this poll; called inside the poll's
 # write, so the next poll time is stored with the outcome in one statement.
 NextPoll = Callable[[FeedState], datetime]
@@ -43,6 +56,14 @@ _FLUSH_POLL = update(feeds).where(
     feeds.c.id == bindparam("feed_id_"),
     or_(feeds.c.last_polled_at.is_(None), feeds.c.last_polled_at <= bindparam("polled_at_", type_=feeds.c.last_polled_at.type)),
 )
+# Several instances: the write of a poll's outcome releases this instance's claim (and
+# leaves another's alone: one that took over after our claim ran out).
+_RELEASE = {
+    "lease_owner": case((feeds.c.lease_owner == bindparam("owner_"), null()), else_=feeds.c.lease_owner),
+    "lease_until": case((feeds.c.lease_owner == bindparam("owner_"), null()), else_=feeds.c.lease_until),
+}
+_UPDATE_FEED_RELEASE = _UPDATE_FEED.values(**_RELEASE)
+_FLUSH_POLL_RELEASE = _FLUSH_POLL.values(**_RELEASE)
 
 
 class FeedRepository:
@@ -54,6 +75,9 @@ class FeedRepository:
 
     def __init__(self, database: Database):
         self._db = database
+        # This instance's id when several share the database (set by the coordinator):
+        # polls are claimed, and their outcomes release the claim.
+        self.owner: str | None = None
         self._by_id: dict[int, FeedState] = {}
         self._by_url: dict[str, FeedState] = {}
         # Routine poll bookkeeping not yet written (see note_not_modified), by feed id.
@@ -73,6 +97,45 @@ class FeedRepository:
             elif name and row["name"] != name:
                 conn.execute(update(feeds).where(feeds.c.id == row["id"]).values(name=name))
         return self._remember(_feed_state(row, name or row["name"]))
+
+    def claim(self, url: str, name: str, lease_seconds: float) -> FeedState | ClaimRefused:
+        """Claim the feed for one poll by this instance (`owner`): granted when it is due
+        (feeds.next_poll_at, this instance's clock) and not claimed by another instance
+        whose claim still runs (database server time). One conditional UPDATE, so of
+        several instances asking at once exactly one gets it. The granted row refreshes
+        this process's copy of the feed (another instance may have polled it since)."""
+        assert self.owner is not None, "claims need the instance's id (FeedRepository.owner)"
+        for _ in range(2):
+            with self._db.write() as conn:
+                row = (
+                    conn.execute(
+                        update(feeds)
+                        .where(
+                            feeds.c.url == url,
+                            or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= self._db.now()),
+                            or_(feeds.c.lease_owner.is_(None), feeds.c.lease_owner == self.owner, feeds.c.lease_until < func.now()),
+                        )
+                        .values(lease_owner=self.owner, lease_until=func.now() + timedelta(seconds=lease_seconds))
+                        .returning(*feeds.c)
+                    )
+                    .mappings()
+                    .first()
+                )
+                if row is not None:
+                    return self._remember(_feed_state(row, row["name"]))
+                found = conn.execute(
+                    select(
+                        feeds.c.next_poll_at, feeds.c.lease_owner, func.extract("epoch", feeds.c.lease_until - func.now())
+                    ).where(feeds.c.url == url)
+                ).first()
+            if found is None:  # a new feed: its row first, then the claim
+                self.ensure(url, name)
+                continue
+            next_poll_at, holder, lease_left = aware(found[0]), found[1], float(found[2] or 0.0)
+            due_in = (next_poll_at - self._db.now()).total_seconds() if next_poll_at is not None else 0.0
+            held_for = lease_left if holder not in (None, self.owner) else 0.0
+            return ClaimRefused(max(due_in, held_for, 0.0), holder if held_for > 0 else None)
+        raise AssertionError("unreachable: the feed's row exists after ensure()")
 
     def cached(self, url: str, name: str) -> FeedState | None:
         """The feed's state as this process last read or wrote it, without a database
@@ -145,7 +208,10 @@ class FeedRepository:
                 state = _feed_state({**row, **values}, row["name"])
             if next_poll is not None:
                 values["next_poll_at"] = next_poll(state)
-            conn.execute(_UPDATE_FEED, {"feed_id_": feed_id, **values})
+            if self.owner is None:
+                conn.execute(_UPDATE_FEED, {"feed_id_": feed_id, **values})
+            else:
+                conn.execute(_UPDATE_FEED_RELEASE, {"feed_id_": feed_id, "owner_": self.owner, "last_polled_by": self.owner, **values})
         return self._remember(state)
 
     def note_not_modified(self, feed_id: int, next_poll: NextPoll | None = None) -> FeedState | None:
@@ -161,6 +227,8 @@ class FeedRepository:
             return None
         now = self._db.now()
         values: dict[str, Any] = {"last_polled_at": now, "last_status": "not_modified", "last_success_at": now}
+        if self.owner is not None:  # the claim is released when this is written
+            values["last_polled_by"] = self.owner
         if next_poll is not None:
             values["next_poll_at"] = next_poll(known)
         with self._pending_lock:
@@ -184,10 +252,13 @@ class FeedRepository:
         batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for feed_id, values in pending.items():
             batches.setdefault(tuple(values), []).append({"feed_id_": feed_id, "polled_at_": values["last_polled_at"], **values})
+        statement = _FLUSH_POLL if self.owner is None else _FLUSH_POLL_RELEASE
         try:
             with self._db.write() as conn:
                 for rows in batches.values():
-                    conn.execute(_FLUSH_POLL, rows)
+                    if self.owner is not None:
+                        rows = [{**row, "owner_": self.owner} for row in rows]
+                    conn.execute(statement, rows)
         except Exception:
             with self._pending_lock:
                 for feed_id, values in pending.items():

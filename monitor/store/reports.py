@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, or_, select
 
 from monitor.store.database import aware
+from monitor.store.instances import InstanceInfo
 from monitor.store.schema import alerts, feeds, items, matches
 from monitor.store.store import Store
 
@@ -45,6 +46,8 @@ class Stats:
     entity_counts: dict[str, tuple[int, int]]  # entity id -> (last 24 h, last 7 d)
     alerts_by_status: dict[str, int]
     failed_alerts: list[tuple[str, str]] = field(default_factory=list)  # (chat, reason)
+    # Several instances on PostgreSQL: the registry, with claims and roles (empty on SQLite).
+    instances: list[InstanceInfo] = field(default_factory=list)
 
 
 def _items_with_entities(store: Store, query: Select[Any]) -> list[FoundItem]:
@@ -109,7 +112,8 @@ def search(store: Store, query_text: str, limit: int = 50) -> list[FoundItem]:
     return _items_with_entities(store, query)
 
 
-def stats(store: Store) -> Stats:
+def stats(store: Store, lease_seconds: float = 60.0) -> Stats:
+    """`lease_seconds`: instances.lease, after which a silent instance counts as dead."""
     now = store.database.now()
     day, week = now - timedelta(days=1), now - timedelta(days=7)
     with store.database.read() as conn:
@@ -154,4 +158,5 @@ def stats(store: Store) -> Stats:
         entity_counts={entity: (int(d), int(w)) for entity, d, w in entity_rows},
         alerts_by_status=store.outbox.counts(),
         failed_alerts=[(chat, reason or "") for chat, reason in failed],
+        instances=store.instances.overview(lease_seconds) if store.database.engine.dialect.name == "postgresql" else [],
     )

@@ -49,6 +49,11 @@ feeds = Table(
     Column("next_poll_at", DateTime(timezone=True)),
     Column("declared_interval", Float),  # what the feed asks (<ttl>, sy:updatePeriod, Cache-Control)
     Column("seeded", Boolean, nullable=False, default=False),  # first poll done (backfill silenced)
+    # Several instances on PostgreSQL (v6): the instance polling the feed now and until
+    # when its claim holds (database server time), and who polled it last.
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_polled_by", String(64)),
 )
 
 items = Table(
@@ -76,8 +81,11 @@ items = Table(
     Column("story_score", Float),
     Column("story_joined_with", Integer),
     UniqueConstraint("feed_id", "guid", name="uq_items_feed_guid"),
-    Index("ix_items_canonical_url", "canonical_url"),
-    Index("ix_items_content_hash", "content_hash"),
+    # The dedup rule (same canonical URL or same content hash anywhere: known) held by
+    # the database, not by luck: two instances storing one article at the same moment
+    # get one row; the loser's IntegrityError means "already known" (v6).
+    Index("ux_items_canonical_url", "canonical_url", unique=True),
+    Index("ux_items_content_hash", "content_hash", unique=True),
     Index("ix_items_fetched_at", "fetched_at"),
     Index("ix_items_story", "story_id"),
 )
@@ -251,13 +259,85 @@ def _v5_stories(conn: Connection) -> None:
         )
 
 
+# -- several instances on one PostgreSQL database (v6) ---------------------
+# Each running instance: its row is renewed every instances.heartbeat; a row whose
+# heartbeat is older than instances.lease belongs to a dead instance.
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
+
+# Named roles held by one instance at a time (the sender of a bot token), renewed by
+# its heartbeat and taken over once expired. Times are the database server's.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# PostgreSQL tells the sender at once when alerts are queued (LISTEN monitor_alerts):
+# a NOTIFY at the commit of every transaction that inserted alerts, whoever wrote them.
+ALERTS_CHANNEL = "monitor_alerts"
+_PG_ALERTS_NOTIFY = (
+    "CREATE OR REPLACE FUNCTION monitor_alerts_queued() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN PERFORM pg_notify('{ALERTS_CHANNEL}', ''); RETURN NULL; END $$",
+    "DROP TRIGGER IF EXISTS alerts_queued ON alerts",
+    "CREATE TRIGGER alerts_queued AFTER INSERT ON alerts FOR EACH STATEMENT EXECUTE FUNCTION monitor_alerts_queued()",
+)
+
+
+def _v6_instances(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[instances, leases])
+    inspector = inspect(conn)
+    present = {c["name"] for c in inspector.get_columns("feeds")}
+    for column, kind in (("lease_owner", "VARCHAR(64)"), ("lease_until", "TIMESTAMP WITH TIME ZONE"), ("last_polled_by", "VARCHAR(64)")):
+        if column not in present:
+            conn.execute(text(f"ALTER TABLE feeds ADD COLUMN {column} {kind}"))
+    indexes = {i["name"] for i in inspector.get_indexes("items")}
+    for old, new, column in (
+        ("ix_items_canonical_url", "ux_items_canonical_url", "canonical_url"),
+        ("ix_items_content_hash", "ux_items_content_hash", "content_hash"),
+    ):
+        if new in indexes:
+            continue
+        # Duplicates a race of old versions may have stored: the first item keeps the
+        # identity, later copies keep their row (and alerts) without it.
+        conn.execute(
+            text(
+                f"UPDATE items SET {column} = NULL WHERE {column} IS NOT NULL AND id > "
+                f"(SELECT MIN(first.id) FROM items AS first WHERE first.{column} = items.{column})"
+            )
+        )
+        if old in indexes:
+            conn.execute(text(f"DROP INDEX {old}"))
+        conn.execute(text(f"CREATE UNIQUE INDEX {new} ON items ({column})"))
+    if conn.dialect.name == "postgresql":
+        for statement in _PG_ALERTS_NOTIFY:
+            conn.execute(text(statement))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_initial, _v2_delivery_attempts, _v3_feed_failing_since, _v4_story_edits, _v5_stories
+    _v1_initial, _v2_delivery_attempts, _v3_feed_failing_since, _v4_story_edits, _v5_stories, _v6_instances
 ]
+
+
+# Instances starting together on one PostgreSQL database migrate one after the other:
+# a transaction-scoped advisory lock (any fixed 64-bit key), released at the commit.
+_MIGRATION_LOCK_KEY = 0x1AA9_4A7C_4D0E_1702
 
 
 def migrate(conn: Connection) -> int:
     """Bring the schema to the newest version; returns that version."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
     schema_version.create(conn, checkfirst=True)
     current = conn.execute(text("SELECT version FROM schema_version")).scalar()
     if current is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monitor.store.database import Clock, Database, utcnow
 from monitor.store.feeds import FeedRepository
+from monitor.store.instances import InstanceRepository
 from monitor.store.items import ItemRepository
 from monitor.store.outbox import OutboxRepository
 from monitor.store.stories import StoryRepository
@@ -14,16 +15,18 @@ __all__ = ["Store"]
 
 
 class Store:
-    """Opens (and migrates) the database at `url`; every row is stamped by `clock`."""
+    """Opens (and migrates) the database at `url`; every row is stamped by `clock`;
+    PostgreSQL cancels a statement running longer than `statement_timeout` seconds."""
 
-    def __init__(self, url: str, clock: Clock = utcnow):
-        self.database = Database(url, clock)
+    def __init__(self, url: str, clock: Clock = utcnow, *, statement_timeout: float | None = None):
+        self.database = Database(url, clock, statement_timeout=statement_timeout)
         self.feeds = FeedRepository(self.database)
         self.stories = StoryRepository(self.database)
         self.items = ItemRepository(self.database, self.stories)
         self.outbox = OutboxRepository(self.database)
         self.subscribers = SubscriberRepository(self.database)
         self.values = ValueRepository(self.database)
+        self.instances = InstanceRepository(self.database)
 
     @property
     def display_url(self) -> str:
