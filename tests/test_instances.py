@@ -170,6 +170,7 @@ def instance_config(folder: Path, news: NewsSite, database: str, fake) -> Path:
         defaults={"interval": f"{INTERVAL}s", "jitter": 0},
         service={"health_port": 0, "log_format": "json", "state_flush": "1s", "startup_spread": "2s", "reload_check": "60s"},
         instances={"lease": f"{LEASE}s", "heartbeat": f"{HEARTBEAT}s"},
+        stories={"enabled": False},  # one alert per article: the reports here are copies of one story
     )
 
 
