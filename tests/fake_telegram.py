@@ -406,6 +406,7 @@ class Message:
     date: int
     from_bot: bool = True
     edit_count: int = 0
+    disable_notification: bool = False  # sent silently (sendMessage's parameter)
     # Every text the message has shown, oldest first (the last is `text`): its edit history.
     versions: list[str] = field(default_factory=list)
 
@@ -572,6 +573,7 @@ class FakeTelegram:
             self._next_update_id = 1
             self._buckets: dict[str, _Bucket] = {}
             self._webhook_deleted = False
+            self._reset_photos()
 
     def add_chat(
         self,
@@ -727,6 +729,7 @@ class FakeTelegram:
                 "calls": [asdict(c) for c in self.calls],
                 "messages": [asdict(m) for m in self.sent_messages()],
                 "pending_updates": len(self._updates),
+                "photos": self._photos_state(),
             }
 
     # -- internals ------------------------------------------------------------
@@ -854,8 +857,9 @@ class FakeTelegram:
 
     # -- Bot API methods (called with the lock held, except getUpdates) ------
 
-    def call(self, method: str, params: dict[str, Any]) -> tuple[Any, Call]:
-        """Run one API method; returns (result, recorded call) or raises ApiError (also recorded)."""
+    def call(self, method: str, params: dict[str, Any], uploads: dict[str, bytes] | None = None) -> tuple[Any, Call]:
+        """Run one API method; returns (result, recorded call) or raises ApiError (also recorded).
+        `uploads`: the files of a multipart request, by field name (their bytes)."""
         record = Call(method=method, params=params, time=time.time())
         handler = getattr(self, f"_api_{method.lower()}", None)
         if handler is None:
@@ -865,6 +869,7 @@ class FakeTelegram:
                 result = handler(params, record)  # long poll: must not hold the lock while waiting
             else:
                 with self._lock:
+                    self._uploads = uploads or {}
                     result = handler(params, record)
         except ApiError as exc:
             record.status, record.description = exc.status, exc.description
@@ -898,7 +903,7 @@ class FakeTelegram:
         self._check_flood(chat)
         message = Message(
             chat.id, self._take_message_id(chat.id), text, raw, params.get("parse_mode"),
-            entities, int(time.time()),
+            entities, int(time.time()), disable_notification=params.get("disable_notification") is True,
         )
         self.messages[(chat.id, message.message_id)] = message
         record.message_id = message.message_id
@@ -993,6 +998,118 @@ class FakeTelegram:
                 if ready or remaining <= 0 or self._stopping.is_set():
                     return ready
                 self._updates_cond.wait(remaining)
+
+
+    # -- photos (sendPhoto) ----------------------------------------------------
+
+    def _reset_photos(self) -> None:
+        self.photos: list[Photo] = []
+        self._uploads: dict[str, bytes] = {}
+
+    def sent_photos(self, chat_id: int | str | None = None) -> list[Photo]:
+        """Photos the bot sent, in sending order (with the uploaded bytes)."""
+        with self._lock:
+            wanted = None if chat_id is None else self._resolve_chat(chat_id).id
+            return [p for p in self.photos if wanted is None or p.chat_id == wanted]
+
+    def _photos_state(self) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in asdict(p).items() if k != "photo"} | {"size": len(p.photo), "png": p.photo.startswith(PNG_SIGNATURE)}
+            for p in self.photos
+        ]
+
+    def _api_sendphoto(self, params: dict[str, Any], record: Call) -> Any:
+        """sendPhoto as Telegram answers it: an uploaded file (multipart/form-data) that is
+        a PNG/JPEG/GIF/WebP image of sane dimensions, an optional caption of at most
+        1024 UTF-16 units after entity parsing. A file_id or URL is not supported here."""
+        chat = self._writable_chat(params.get("chat_id"))
+        record.chat_id = chat.id
+        photo = self._uploads.get("photo")
+        if photo is None:
+            if isinstance(params.get("photo"), str) and params["photo"]:
+                raise _bad_request("wrong file identifier/HTTP URL specified")
+            raise _bad_request("there is no photo in the request")
+        if len(photo) > MAX_PHOTO_BYTES:
+            raise ApiError(413, "Request Entity Too Large")
+        dimensions = _image_dimensions(photo)
+        if dimensions is None:
+            raise _bad_request("IMAGE_PROCESS_FAILED")
+        width, height = dimensions
+        if width + height > 10000 or max(width, height) > 20 * max(min(width, height), 1):
+            raise _bad_request("PHOTO_INVALID_DIMENSIONS")
+        raw = params.get("caption") or ""
+        caption, entities = raw, []
+        parse_mode = params.get("parse_mode")
+        if raw and isinstance(parse_mode, str) and parse_mode.lower() == "html":
+            try:
+                caption, entities = parse_html(raw)
+            except EntityParseError as exc:
+                raise _bad_request(f"can't parse entities: {exc}") from None
+        if utf16_len(caption) > MAX_CAPTION_LENGTH:
+            raise _bad_request("message caption is too long")
+        self._check_flood(chat)
+        sent = Photo(
+            chat.id, self._take_message_id(chat.id), photo, caption, raw, parse_mode, entities, width, height,
+            int(time.time()), disable_notification=params.get("disable_notification") is True,
+        )
+        self.photos.append(sent)
+        record.message_id = sent.message_id
+        data = self._message_json(Message(chat.id, sent.message_id, "", "", None, [], sent.date), chat)
+        del data["text"]
+        data["photo"] = [{
+            "file_id": f"photo-{chat.id}-{sent.message_id}", "file_unique_id": f"u{chat.id}{sent.message_id}",
+            "width": width, "height": height, "file_size": len(photo),
+        }]
+        if caption:
+            data["caption"] = caption
+        if entities:
+            data["caption_entities"] = entities
+        return data
+
+
+MAX_CAPTION_LENGTH = 1024  # UTF-16 code units of a caption after entity parsing
+MAX_PHOTO_BYTES = 10 * 1024 * 1024  # sendPhoto's limit for an uploaded photo
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Photo:
+    """A photo the bot sent (sendPhoto), with the uploaded bytes."""
+
+    chat_id: int
+    message_id: int
+    photo: bytes
+    caption: str  # after entity parsing
+    raw_caption: str  # as sent
+    parse_mode: str | None
+    caption_entities: list[dict[str, Any]]
+    width: int
+    height: int
+    date: int
+    disable_notification: bool = False
+
+
+def _uploaded_files(params: dict[str, Any]) -> dict[str, bytes]:
+    """The uploaded files of a multipart request (before _normalise_params hides their bytes)."""
+    return {key: value for key, value in params.items() if isinstance(value, bytes)}
+
+
+def _image_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, GIF or JPEG image, or None when it is not one Telegram could read."""
+    if data.startswith(PNG_SIGNATURE) and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                return None
+            marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+            i += 2 + length
+    return None
 
 
 # Scripting actions reachable over HTTP (POST /_fake/<action>, JSON kwargs).
@@ -1091,6 +1208,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(ApiError(404, "Not Found"))
             return
 
+        uploads = _uploaded_files(params)
         params = _normalise_params(params)
         if fault is not None and fault.kind in ("429", *SERVER_ERROR_KINDS):
             error = self._fault_error(fault)
@@ -1100,7 +1218,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         try:
-            result, record = fake.call(method, params)
+            result, record = fake.call(method, params, uploads)
         except ApiError as exc:
             self._error(exc)
             return

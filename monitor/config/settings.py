@@ -151,6 +151,80 @@ class AlertsConfig(StrictModel):
     burst_limit: int = Field(default=10, gt=0)
 
 
+def parse_clock_time(value: Any) -> str:
+    """'8:00', '08:00', '23:59' -> 'HH:MM' (a wall-clock time of day)."""
+    if not isinstance(value, str) or not (found := re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", value)):
+        raise ValueError(f"expected a time of day as HH:MM, e.g. 08:00 (got {value!r})")
+    hour, minute = int(found.group(1)), int(found.group(2))
+    if hour > 23 or minute > 59:
+        raise ValueError(f"{value!r} is not a time of day (00:00 to 23:59)")
+    return f"{hour:02d}:{minute:02d}"
+
+
+def parse_time_zone(value: Any) -> str:
+    """An IANA time zone name ('Asia/Baghdad', 'UTC'), checked against the zone database."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a time zone name such as Asia/Baghdad or UTC")
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Baghdad, Europe/Berlin, UTC)") from None
+    return value.strip()
+
+
+ClockTime = Annotated[str, BeforeValidator(parse_clock_time)]
+TimeZoneName = Annotated[str, BeforeValidator(parse_time_zone)]
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class DigestConfig(StrictModel):
+    """When the items of digest-priority entities go out, one message per chat."""
+
+    at: list[ClockTime] = Field(default_factory=lambda: ["08:00", "18:00"], min_length=1)
+    timezone: TimeZoneName = "UTC"
+
+    @field_validator("at")
+    @classmethod
+    def _distinct(cls, times: list[str]) -> list[str]:
+        return sorted(set(times))
+
+
+class WeeklyReportConfig(StrictModel):
+    """The week at a glance (chart + table) sent to the channel as a photo."""
+
+    enabled: bool = False
+    at: str = "Mon 08:00"  # day of the week and time of day
+    timezone: TimeZoneName = "UTC"
+
+    @field_validator("at")
+    @classmethod
+    def _day_and_time(cls, value: str) -> str:
+        day, _, clock = value.strip().partition(" ")
+        if day[:3].lower() not in _WEEKDAYS or (len(day) > 3 and not day.lower().startswith(_full_day(day[:3]))):
+            raise ValueError(f"expected a day and a time, e.g. 'Mon 08:00' (got {value!r})")
+        return f"{day[:3].capitalize()} {parse_clock_time(clock)}"
+
+    @property
+    def weekday(self) -> int:
+        """0 = Monday."""
+        return _WEEKDAYS.index(self.at[:3].lower())
+
+    @property
+    def time(self) -> str:
+        return self.at[4:]
+
+
+def _full_day(abbreviation: str) -> str:
+    return {"mon": "monday", "tue": "tuesday", "wed": "wednesday", "thu": "thursday", "fri": "friday",
+            "sat": "saturday", "sun": "sunday"}[abbreviation.lower()]
+
+
+class ReportsConfig(StrictModel):
+    weekly: WeeklyReportConfig = WeeklyReportConfig()
+
+
 class FeedConfig(StrictModel):
     url: str
     name: str = ""
@@ -293,6 +367,8 @@ class MonitorConfig(StrictModel):
     defaults: DefaultsConfig = DefaultsConfig()
     alerts: AlertsConfig = AlertsConfig()
     stories: StoriesConfig = StoriesConfig()
+    digest: DigestConfig = DigestConfig()
+    reports: ReportsConfig = ReportsConfig()
     feeds: list[FeedConfig] = Field(default_factory=list)
     service: ServiceConfig = ServiceConfig()
     instances: InstancesConfig = InstancesConfig()
@@ -370,6 +446,9 @@ def world_readable_warning(path: Path) -> str | None:
 
 __all__ = [
     "AlertsConfig",
+    "DigestConfig",
+    "ReportsConfig",
+    "WeeklyReportConfig",
     "ConfigError",
     "ConfigProblem",
     "FeedConfig",

@@ -23,6 +23,8 @@ Shape (see config/watchlist.yaml for a commented example):
             requires: {words: [base, air base, airbase, K1], within: 4}
         places: [Kirkuk, كركوك]     # the base named by its place, next to a base word
         inflection: false          # no case endings after this entity's names
+        priority: immediate        # or digest: collected, sent at monitor.yaml's digest.at times
+        urgent: false              # true: passes subscribers' quiet hours
 """
 
 from __future__ import annotations
@@ -224,6 +226,11 @@ class Entity(StrictModel):
     # A base named by the place it lies in: each place counts next to a base word
     # of the watchlist's `bases` rule ("Kirkuk air base", "قاعدة كركوك الجوية").
     places: list[str] = Field(default_factory=list)
+    # How its alerts go out: at once, or collected into the digest sent at the times of
+    # monitor.yaml's `digest.at` (a subscriber may choose otherwise with /priority).
+    priority: Literal["immediate", "digest"] = "immediate"
+    # Passes every subscriber's quiet hours (only for immediate entities).
+    urgent: bool = False
 
     @field_validator("places")
     @classmethod
@@ -248,6 +255,12 @@ class Entity(StrictModel):
         if isinstance(values, list):
             return [{"text": v} if isinstance(v, str) else v for v in values]
         return values
+
+    @model_validator(mode="after")
+    def _urgent_is_immediate(self) -> Entity:
+        if self.urgent and self.priority == "digest":
+            raise ValueError("urgent: true needs priority: immediate (a digest entity waits for the digest anyway)")
+        return self
 
     @model_validator(mode="after")
     def _unique_aliases(self) -> Entity:

@@ -9,6 +9,9 @@ Modules, from pure to wired:
 * `commands`   /subscribe and friends, by long polling
 * `console`    the sink without a token
 * `delivery`   what the service drives (`build_delivery`)
+* `priority`   where one chat's alert goes: now, held by quiet hours, or the digest (pure)
+* `quiet`      quiet hours: parsing, when a held alert may go (pure)
+* `digest`     when digests are due and their text (pure)
 """
 
 from monitor.notify.console import CONSOLE_CHAT
@@ -23,6 +26,9 @@ from monitor.notify.format import (
     snippet_around,
     split_message,
 )
+from monitor.notify.digest import format_digest, latest_slot
+from monitor.notify.priority import EntityRule, Route, entity_rules, route
+from monitor.notify.quiet import QuietHours, parse_quiet_hours
 from monitor.notify.telegram import Reachability
 
 __all__ = [
@@ -30,13 +36,21 @@ __all__ = [
     "AlertContent",
     "BurstItem",
     "Delivery",
+    "EntityRule",
+    "QuietHours",
     "Reachability",
+    "Route",
     "SummaryPart",
     "TelegramDelivery",
     "build_delivery",
+    "entity_rules",
     "format_alert_html",
     "format_alert_plain",
     "format_burst_summary",
+    "format_digest",
+    "latest_slot",
+    "parse_quiet_hours",
+    "route",
     "snippet_around",
     "split_message",
 ]

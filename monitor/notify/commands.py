@@ -1,7 +1,7 @@
 """Subscriber commands in a private chat with the bot.
 
 /start, /help, /subscribe, /unsubscribe, /list, /entities, /recent [entity] (stories),
-/status (admins only). Subscriptions live in the database (subscribers,
+/priority, /quiet, /report, /status (admins only). Subscriptions live in the database (subscribers,
 subscriptions), so they survive restarts; the pipeline reads them when it queues
 alerts.
 
@@ -19,19 +19,22 @@ from __future__ import annotations
 import asyncio
 import html
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import NamedTuple, Protocol
+from zoneinfo import ZoneInfo
 
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.error import Conflict, InvalidToken, TelegramError
 
 from monitor.config import Settings
 from monitor.notify.format import split_message
+from monitor.notify.quiet import QuietHours, parse_quiet_hours
 from monitor.notify.ratelimit import RateGovernor, backoff
-from monitor.notify.telegram import classify
+from monitor.notify.telegram import classify, send_photo
 from monitor.ops.logs import get_logger
 from monitor.store import Store, reports
 
-__all__ = ["COMMANDS", "CommandBot", "resolve_entities"]
+__all__ = ["COMMANDS", "CommandBot", "MakeReport", "resolve_entities"]
 
 log = get_logger("monitor.notify.commands")
 
@@ -46,6 +49,9 @@ COMMANDS: list[tuple[str, str]] = [
     ("list", "What I follow"),
     ("entities", "What can be followed"),
     ("recent", "The latest alerts: /recent [entity]"),
+    ("priority", "At once or in the digest: /priority [entity digest|immediate]"),
+    ("quiet", "Quiet hours: /quiet 22:00-07:00 Asia/Baghdad, /quiet off"),
+    ("report", "The last 7 days at a glance (chart and table)"),
     ("status", "Feeds and delivery health (admins)"),
 ]
 
@@ -57,8 +63,16 @@ HELP = (
     "/list: what you follow\n"
     "/entities: what can be followed\n"
     "/recent [entity]: the latest alerts\n"
+    "/priority: what comes at once and what in the digest; /priority taji-base digest (or immediate, default)\n"
+    "/quiet 22:00-07:00 Asia/Baghdad: alerts wait until the end of the window, then arrive silently; "
+    "/quiet off; /quiet urgent kataeb-hezbollah: these pass the quiet hours; /quiet shows them\n"
+    "/report: the last 7 days at a glance\n"
     "/status: service health (admins only)"
 )
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%H:%M} {zone.key}"
 
 
 def _norm(text: str) -> str:
@@ -90,6 +104,10 @@ class _User(NamedTuple):
 
 
 Handler = Callable[[str, str, _User], Awaitable[None]]
+
+# What /report sends: (caption in HTML within the caption limit, PNG chart).
+MakeReport = Callable[[], Awaitable[tuple[str, bytes]]]
+_PRIORITY_WORDS = {"digest": "digest", "immediate": "immediate", "now": "immediate", "default": None, "reset": None}
 
 
 def resolve_entities(terms: str, entities: Sequence[_Entity]) -> tuple[list[str], list[str]]:
@@ -132,9 +150,17 @@ class CommandBot:
     """Long-polls getUpdates and answers commands; start()/stop() from the service."""
 
     def __init__(
-        self, bot: Bot, store: Store, settings: Settings, governor: RateGovernor, *, poll_timeout: int = 25
+        self,
+        bot: Bot,
+        store: Store,
+        settings: Settings,
+        governor: RateGovernor,
+        *,
+        poll_timeout: int = 25,
+        report: MakeReport | None = None,
     ) -> None:
         self.bot = bot
+        self.report = report
         self.store = store
         self.settings = settings
         self.governor = governor
@@ -225,6 +251,9 @@ class CommandBot:
             "list": self._list,
             "entities": self._entities,
             "recent": self._recent,
+            "priority": self._priority,
+            "quiet": self._quiet,
+            "report": self._report,
             "status": self._status,
         }.get(command)
         if handler is None:
@@ -342,6 +371,127 @@ class CommandBot:
         for failed_chat, reason in stats.failed_alerts[:5]:
             lines.append(f"failed to {html.escape(failed_chat)}: {html.escape(reason[:200])}")
         await self.reply(chat, "\n".join(lines))
+
+    # -- priorities, quiet hours, the report ------------------------------------
+
+    def _digest_times(self) -> str:
+        digest = self.settings.config.digest
+        return f"{', '.join(digest.at)} {digest.timezone}"
+
+    async def _priority(self, chat: str, args: str, user: _User) -> None:
+        """/priority: list; /priority ENTITY... digest|immediate|default: choose."""
+        if not args:
+            chosen = await asyncio.to_thread(self.store.preferences.priorities, chat)
+            digest = [e for e in self.settings.watchlist.entities if chosen.get(e.id, e.priority) == "digest"]
+            lines = [f"<b>In the digest</b> (sent at {html.escape(self._digest_times())}):"]
+            lines += [f"• {html.escape(e.name)} (<code>{html.escape(e.id)}</code>)" for e in digest] or ["• nothing"]
+            lines.append("Everything else arrives at once.")
+            if chosen:
+                lines.append("Your choices: " + html.escape(", ".join(f"{self._name(e)}: {p}" for e, p in chosen.items())))
+            lines.append("Change with /priority taji-base digest (or immediate, or default).")
+            await self.reply(chat, "\n".join(lines))
+            return
+        *terms, word = args.split()
+        if word.casefold() not in _PRIORITY_WORDS or not terms:
+            await self.reply(chat, "Say which entities and how: /priority taji-base digest (or immediate, or default).")
+            return
+        priority = _PRIORITY_WORDS[word.casefold()]
+        found, unknown = resolve_entities(" ".join(terms), self.entities)
+        lines = []
+        if found:
+            await asyncio.to_thread(self.store.subscribers.register, chat, user.username)
+            await asyncio.to_thread(self.store.preferences.set_priority, chat, found, priority)
+            names = html.escape(", ".join(self._name(e) for e in found))
+            if priority == "digest":
+                lines.append(f"{names}: in the digest at {html.escape(self._digest_times())}.")
+            elif priority == "immediate":
+                lines.append(f"{names}: alerts at once.")
+            else:
+                lines.append(f"{names}: as the watchlist says.")
+        if unknown:
+            lines.append("Not known: " + html.escape(", ".join(unknown)) + ". See /entities.")
+        await self.reply(chat, "\n".join(lines))
+
+    async def _quiet(self, chat: str, args: str, user: _User) -> None:
+        """/quiet shows; /quiet HH:MM-HH:MM [zone] sets; /quiet off; /quiet urgent ENTITY... | none."""
+        if not args:
+            await self.reply(chat, await self._quiet_summary(chat))
+            return
+        head, _, rest = args.partition(" ")
+        if head.casefold() == "off":
+            moved = await asyncio.to_thread(self.store.preferences.set_quiet, chat, None, None)
+            note = f" {moved} held alert(s) go out now." if moved else ""
+            await self.reply(chat, f"Quiet hours off.{note}")
+            return
+        if head.casefold() == "urgent":
+            await self._quiet_urgent(chat, rest.strip(), user)
+            return
+        try:
+            window = parse_quiet_hours(args, default_zone=self.settings.config.digest.timezone)
+        except ValueError as exc:
+            await self.reply(chat, html.escape(str(exc)))
+            return
+        await asyncio.to_thread(self.store.subscribers.register, chat, user.username)
+        held_until = window.held_until(self.store.database.now())
+        await asyncio.to_thread(self.store.preferences.set_quiet, chat, window.as_setting(), held_until)
+        await self.reply(chat, await self._quiet_summary(chat))
+
+    async def _quiet_urgent(self, chat: str, terms: str, user: _User) -> None:
+        if not terms:
+            await self.reply(chat, "Which entities pass your quiet hours? /quiet urgent kataeb-hezbollah (or /quiet urgent none).")
+            return
+        found: list[str] = []
+        unknown: list[str] = []
+        if _norm(terms) not in ("none", "nothing", "off"):
+            found, unknown = resolve_entities(terms, self.entities)
+            if not found:
+                await self.reply(chat, "Not known: " + html.escape(", ".join(unknown) or terms) + ". See /entities.")
+                return
+        await asyncio.to_thread(self.store.subscribers.register, chat, user.username)
+        await asyncio.to_thread(self.store.preferences.set_urgent, chat, found)
+        summary = await self._quiet_summary(chat)
+        if unknown:
+            summary += "\nNot known: " + html.escape(", ".join(unknown)) + "."
+        await self.reply(chat, summary)
+
+    async def _quiet_summary(self, chat: str) -> str:
+        setting = await asyncio.to_thread(self.store.preferences.quiet, chat)
+        urgent = set(await asyncio.to_thread(self.store.preferences.urgent, chat))
+        urgent |= {e.id for e in self.settings.watchlist.entities if e.urgent}
+        passing = ", ".join(sorted(self._name(e) for e in urgent)) or "none"
+        if setting is None:
+            return (
+                "No quiet hours. Set them with /quiet 22:00-07:00 Asia/Baghdad.\n"
+                f"Urgent entities (always at once): {html.escape(passing)}."
+            )
+        window = QuietHours.from_setting(setting)
+        lines = [f"Quiet hours: <b>{html.escape(window.describe())}</b>. Alerts then wait and arrive silently at the end."]
+        held_until = window.held_until(self.store.database.now())
+        if held_until is not None:
+            lines.append(f"Now quiet until {_local(held_until, window.zone)}.")
+        lines.append(f"Passing them (urgent): {html.escape(passing)}. Change with /quiet urgent ENTITY..., or /quiet off.")
+        return "\n".join(lines)
+
+    async def _report(self, chat: str, args: str, user: _User) -> None:
+        """/report: the weekly report's chart and table, for the last 7 days, now."""
+        if self.report is None:
+            await self.reply(chat, "Reports are not available here.")
+            return
+        try:
+            caption, chart = await self.report()
+        except Exception as exc:  # noqa: BLE001 - a failing report must not stop the bot
+            log.exception("report_failed", chat=chat, error=str(exc))
+            await self.reply(chat, "Sorry, the report could not be made just now.")
+            return
+        await self.governor.acquire(chat)
+        result = await send_photo(self.bot, chat, chart, caption)
+        if result.kind == "sent":
+            return
+        log.warning("report_reply_failed", chat=chat, outcome=result.kind, reason=result.reason)
+        if result.chat_gone:
+            await asyncio.to_thread(self.store.subscribers.deactivate, chat, result.reason)
+        elif result.kind == "retry":
+            await self.reply(chat, "Telegram did not take the report just now; please try /report again in a minute.")
 
     def _username(self) -> str:
         try:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import html
+import re
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from monitor.notify.telegram import SendResult
 from monitor.ops import metrics
 from monitor.store import Store
 
@@ -69,6 +72,12 @@ class ConsoleDelivery:
 
     async def stop(self) -> None:
         return None
+
+    async def send_photo(self, chat_id: str, photo: bytes, caption_html: str, *, silent: bool = False) -> SendResult:
+        """A report without Telegram: its caption is printed (the chart is not)."""
+        caption = html.unescape(re.sub(r"<[^<>]*>", "", caption_html))
+        Console().print(Panel(Text(caption), title="report (chart not shown on the console)", title_align="left", expand=False))
+        return SendResult("sent")
 
     async def notify_admins(self, text: str) -> None:
         return None  # no Telegram: the service's log line is the notice

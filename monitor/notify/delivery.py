@@ -21,11 +21,11 @@ from typing import Protocol
 from telegram import Bot
 
 from monitor.config import Settings
-from monitor.notify.commands import CommandBot
+from monitor.notify.commands import CommandBot, MakeReport
 from monitor.notify.console import ConsoleDelivery, deliver_to_console
 from monitor.notify.outbox import Outbox
 from monitor.notify.ratelimit import Limits, RateGovernor, backoff
-from monitor.notify.telegram import Reachability, TelegramSender, build_bot
+from monitor.notify.telegram import Reachability, SendResult, TelegramSender, build_bot
 from monitor.ops.logs import get_logger
 from monitor.store import Store
 
@@ -70,6 +70,10 @@ class Delivery(Protocol):
 
     async def notify_admins(self, text: str) -> None: ...
 
+    async def send_photo(self, chat_id: str, photo: bytes, caption_html: str, *, silent: bool = False) -> SendResult:
+        """A photo with its caption (the weekly report), sent now, not through the outbox."""
+        ...
+
     async def telegram_health(self) -> Reachability | None:
         """None: Telegram is not configured."""
         ...
@@ -78,7 +82,9 @@ class Delivery(Protocol):
 class TelegramDelivery:
     """The Telegram outbox sender plus (optionally) the subscriber commands."""
 
-    def __init__(self, settings: Settings, store: Store, *, limits: Limits | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, *, limits: Limits | None = None, report: MakeReport | None = None
+    ) -> None:
         telegram = settings.config.telegram
         self.settings = settings
         self.store = store
@@ -98,6 +104,7 @@ class TelegramDelivery:
         self._stopping = asyncio.Event()
         self._commands: CommandBot | None = None
         self._may_send: Callable[[], bool] | None = None  # set when several instances share the database
+        self._report = report  # what /report sends (the service's report builder)
 
     @property
     def delivered(self) -> int:
@@ -147,7 +154,7 @@ class TelegramDelivery:
         self._stopping.clear()
         self._serving = asyncio.create_task(self.outbox.serve(self._stopping, self._wake), name="outbox-sender")
         if commands and self.settings.config.telegram.commands:
-            self._commands = CommandBot(self.bot, self.store, self.settings, self.governor)
+            self._commands = CommandBot(self.bot, self.store, self.settings, self.governor, report=self._report)
             await self._commands.start()
 
     async def deliver_due(self) -> int:
@@ -208,6 +215,12 @@ class TelegramDelivery:
             except Exception as exc:  # noqa: BLE001 - a notice must never break the service
                 log.warning("admin_notice_failed", chat=str(admin), error=type(exc).__name__)
 
+    async def send_photo(self, chat_id: str, photo: bytes, caption_html: str, *, silent: bool = False) -> SendResult:
+        """sendPhoto within the rate limits; the answer classified like an alert's."""
+        await self._ensure_ready()
+        await self.governor.acquire(chat_id)
+        return await self.sender.send_photo(chat_id, photo, caption_html, silent=silent)
+
     async def telegram_health(self) -> Reachability:
         """For /healthz: does the Bot API answer now (getMe), and do the sends go through?"""
         reach = await self.sender.probe(PROBE_TIMEOUT_SECONDS)
@@ -216,8 +229,9 @@ class TelegramDelivery:
         return reach
 
 
-def build_delivery(settings: Settings, store: Store) -> Delivery:
-    """Console without a token, else the Telegram sender (telegram.api_base_url honoured)."""
+def build_delivery(settings: Settings, store: Store, *, report: MakeReport | None = None) -> Delivery:
+    """Console without a token, else the Telegram sender (telegram.api_base_url honoured);
+    `report` makes what /report sends."""
     if settings.config.telegram.token:
-        return TelegramDelivery(settings, store)
+        return TelegramDelivery(settings, store, report=report)
     return ConsoleDelivery(store)

@@ -23,7 +23,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import OperationalError
@@ -52,7 +51,7 @@ def _always() -> bool:
 
 
 class Sender(Protocol):
-    async def send(self, chat_id: str, text_html: str, text_plain: str) -> SendResult: ...
+    async def send(self, chat_id: str, text_html: str, text_plain: str, *, silent: bool = False) -> SendResult: ...
 
     async def probe(self, timeout: float = 3.0) -> Reachability: ...
 
@@ -216,7 +215,9 @@ class Outbox:
             return 1.0
         if due is None:
             return IDLE_CHECK_SECONDS
-        return min(max((due - datetime.now(timezone.utc)).total_seconds(), 0.01), IDLE_CHECK_SECONDS)
+        # The store's clock decides when an alert is due (a held one: quiet hours), so
+        # the wait is measured on it too.
+        return min(max((due - self.store.database.now()).total_seconds(), 0.01), IDLE_CHECK_SECONDS)
 
     # -- one alert -----------------------------------------------------------
 
@@ -242,7 +243,7 @@ class Outbox:
         if not self.may_send():  # the role was lost while claiming: nothing was sent
             await self._db(self.store.outbox.finish_retry, row.id, attempt, 0.0, "not sent: this instance stopped being the sender")
             return
-        result = await self.sender.send(row.chat_id, row.text_html, row.text_plain)
+        result = await self.sender.send(row.chat_id, row.text_html, row.text_plain, silent=row.silent)
         await self._record(row, attempt, result)
 
     def _note_down(self, reason: str) -> None:

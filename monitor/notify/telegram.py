@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import json
 import re
 import warnings
@@ -68,6 +69,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 __all__ = [
+    "CAPTION_LIMIT",
     "ErrorAnswer",
     "Reachability",
     "SendKind",
@@ -76,6 +78,7 @@ __all__ = [
     "build_bot",
     "chat_id_param",
     "classify",
+    "send_photo",
 ]
 
 # Failures where httpx guarantees the request was not (fully) handed to the server:
@@ -271,6 +274,34 @@ def build_bot(token: str, base_url: str, *, read_timeout: float = 15.0, pool_siz
     return Bot(token, base_url=base_url, request=request, get_updates_request=updates_request)
 
 
+# sendPhoto: the caption's limit after entity parsing (sendMessage's text: 4096).
+CAPTION_LIMIT = 1024
+
+
+async def send_photo(bot: Bot, chat_id: str, photo: bytes, caption_html: str, *, silent: bool = False) -> SendResult:
+    """sendPhoto (multipart upload) with an HTML caption; never raises for API or network
+    trouble (the answer is classified like a message's). A caption Telegram cannot parse
+    goes again as plain text: it was refused before anything was stored."""
+    target = chat_id_param(chat_id)
+    try:
+        message: Message = await bot.send_photo(
+            target, photo, caption=caption_html, parse_mode="HTML", disable_notification=silent,
+            read_timeout=60, write_timeout=60,  # an upload of a few hundred kB
+        )
+        return SendResult("sent", message_id=message.message_id)
+    except BadRequest as exc:
+        if not _is_parse_error(exc) or isinstance(exc, TimedOut):
+            return classify(exc)
+    except TelegramError as exc:
+        return classify(exc)
+    plain = html.unescape(re.sub(r"<[^<>]*>", "", caption_html))
+    try:
+        message = await bot.send_photo(target, photo, caption=plain, disable_notification=silent, read_timeout=60, write_timeout=60)
+    except TelegramError as exc:
+        return classify(exc)
+    return SendResult("sent", message_id=message.message_id, plain_fallback=True)
+
+
 class TelegramSender:
     """Sends one alert text; never raises for API or network trouble."""
 
@@ -279,11 +310,13 @@ class TelegramSender:
         # One link per alert, so at most one preview; off by default (no preview spam).
         self._preview = LinkPreviewOptions(is_disabled=not link_preview, prefer_small_media=True)
 
-    async def send(self, chat_id: str, text_html: str, text_plain: str) -> SendResult:
+    async def send(self, chat_id: str, text_html: str, text_plain: str, *, silent: bool = False) -> SendResult:
+        """`silent`: delivered without a sound (disable_notification), for low-priority
+        messages: digests, alerts held by quiet hours."""
         target = chat_id_param(chat_id)
         try:
             message: Message = await self.bot.send_message(
-                target, text_html, parse_mode="HTML", link_preview_options=self._preview
+                target, text_html, parse_mode="HTML", link_preview_options=self._preview, disable_notification=silent
             )
             return SendResult("sent", message_id=message.message_id)
         except BadRequest as exc:
@@ -294,7 +327,9 @@ class TelegramSender:
             return classify(exc)
         # Telegram rejected the HTML before storing anything: plain text is safe to send.
         try:
-            message = await self.bot.send_message(target, text_plain, link_preview_options=self._preview)
+            message = await self.bot.send_message(
+                target, text_plain, link_preview_options=self._preview, disable_notification=silent
+            )
         except TelegramError as exc:
             result = classify(exc)
             return SendResult(
@@ -335,6 +370,9 @@ class TelegramSender:
         except TelegramError as exc:
             return classify(exc)
         return SendResult("sent", message_id=message_id, reason=f"edited as plain text: {first_reason}", plain_fallback=True)
+
+    async def send_photo(self, chat_id: str, photo: bytes, caption_html: str, *, silent: bool = False) -> SendResult:
+        return await send_photo(self.bot, chat_id, photo, caption_html, silent=silent)
 
     async def probe(self, timeout: float = 3.0) -> Reachability:
         """Does the Bot API answer right now? (getMe, bounded by `timeout` seconds)."""

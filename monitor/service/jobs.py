@@ -1,5 +1,7 @@
 """The feeds on APScheduler: one job per feed, fired by a FeedTrigger that carries
-the policy's decisions (monitor.service.schedule) onto the polling grid.
+the policy's decisions (monitor.service.schedule) onto the polling grid; plus the
+timed jobs on the same scheduler (`add_timed`): digests and the weekly report at
+wall-clock times in their time zone (CronTrigger), retries of the report (DateTrigger).
 
 * job id = feed URL, max_instances=1: never two polls of one feed at once;
 * the first poll after a start keeps what the last run decided (feeds.next_poll_at:
@@ -33,12 +35,15 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from monitor.config import FeedConfig, MonitorConfig
 from monitor.ops.logs import get_logger
 from monitor.service.schedule import Policy, first_delay, on_tick
 
-__all__ = ["FeedChanges", "FeedTrigger", "PollJobs", "feed_changes"]
+__all__ = ["FeedChanges", "FeedTrigger", "PollJobs", "daily_trigger", "feed_changes", "weekly_trigger"]
 
 log = get_logger("monitor.service.jobs")
 
@@ -47,6 +52,19 @@ PollFeed = Callable[[FeedConfig], Awaitable[float]]
 # Several instances: claims the feed before its poll; None when it is this instance's to
 # poll now, else the seconds after which to ask again (monitor.service.instances).
 ClaimFeed = Callable[[FeedConfig], Awaitable["float | None"]]
+
+TimedJob = Callable[[], Awaitable[object]]
+
+
+def daily_trigger(times: list[str], zone: str) -> BaseTrigger:
+    """Every day at each HH:MM in `zone` (wall-clock time: DST changes keep it at 08:00 local)."""
+    crons = [CronTrigger(hour=int(t[:2]), minute=int(t[3:]), timezone=zone) for t in times]
+    return crons[0] if len(crons) == 1 else OrTrigger(crons)
+
+
+def weekly_trigger(weekday: int, clock: str, zone: str) -> CronTrigger:
+    """Once a week (0 = Monday) at HH:MM in `zone`."""
+    return CronTrigger(day_of_week=weekday, hour=int(clock[:2]), minute=int(clock[3:]), timezone=zone)
 
 
 class FeedTrigger(BaseTrigger):
@@ -165,6 +183,40 @@ class PollJobs:
             remaining = (job.next_run_time - now).total_seconds() if job.next_run_time else policy.interval
             trigger = self._triggers[url] = FeedTrigger(policy, config.service.poll_tick, max(0.0, min(remaining, policy.interval)))
             job.reschedule(trigger)
+
+    def add_timed(self, job_id: str, run: TimedJob, trigger: BaseTrigger | None = None, *, delay: float | None = None) -> None:
+        """A timed job on the feeds' scheduler: at `trigger`'s times, or once after `delay`
+        seconds. Replaces a job of the same id (a reload, a retry). Late runs are not
+        skipped (a busy loop must not lose a digest) and missed runs are folded into one."""
+        if self._scheduler is None:
+            return
+        if trigger is None:
+            trigger = DateTrigger(datetime.now(timezone.utc) + timedelta(seconds=delay or 0.0))
+        self._scheduler.add_job(
+            self._timed, trigger, args=[job_id, run], id=job_id, name=job_id,
+            max_instances=1, coalesce=True, misfire_grace_time=None, replace_existing=True,
+        )
+
+    def remove_timed(self, job_id: str) -> None:
+        if self._scheduler is None:
+            return
+        try:
+            self._scheduler.remove_job(job_id)
+        except JobLookupError:
+            pass
+
+    def timed_job(self, job_id: str):  # -> apscheduler Job | None (untyped library)
+        """The scheduled job of that id, for /status and tests."""
+        return None if self._scheduler is None else self._scheduler.get_job(job_id)
+
+    @staticmethod
+    async def _timed(job_id: str, run: TimedJob) -> None:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            log.warning("timed_job_cancelled", job=job_id)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: log; the next run tries again
+            log.error("timed_job_failed", job=job_id, error=f"{type(exc).__name__}: {exc}")
 
     async def stop(self, grace: float) -> None:
         """No new polls; running ones get `grace` seconds, then they are cancelled (every

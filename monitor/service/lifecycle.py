@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from monitor.config import FeedConfig, Settings
+from monitor.config import FeedConfig, MonitorConfig, Settings
 from monitor.ingest.fetch import Fetcher
 from monitor.match import Matcher
 from monitor.notify import Delivery, build_delivery
@@ -27,12 +27,13 @@ from monitor.ops import metrics
 from monitor.ops.health import Health, HealthServer
 from monitor.ops.logs import get_logger, redact
 from monitor.service.instances import Coordinator, sender_role
-from monitor.service.jobs import PollJobs, feed_changes
+from monitor.service.jobs import PollJobs, daily_trigger, feed_changes, weekly_trigger
 from monitor.service.lock import InstanceLock, lock_database
 from monitor.service.notices import AdminNotifier, AdminNotices
 from monitor.service.pipeline import PollOutcome, Runtime
 from monitor.service.polling import Poller
 from monitor.service.reload import Reloader
+from monitor.service.scheduled import Digests, ReportMaker, WeeklyReport
 from monitor.service.status import TelegramProbe, assemble_health, refresh_metrics
 from monitor.service.stories import StoryKeeper
 from monitor.store import Store, database_problem
@@ -49,6 +50,10 @@ STOP_DELIVERY_SECONDS = 2.5
 # Delivery is woken by the polls that queue alerts; this slow check is only for
 # alerts queued by someone else (an operator's requeue, another process).
 DELIVERY_CHECK_SECONDS = 30.0
+# Timed jobs on the feeds' scheduler (feed jobs are named by their URLs).
+DIGEST_JOB = "digest"
+WEEKLY_JOB = "weekly-report"
+WEEKLY_RETRY_JOB = "weekly-report-retry"
 
 
 @dataclass
@@ -89,8 +94,9 @@ class Monitor:
         self.stories = StoryKeeper(self.store.stories, config.stories, self.store.database.clock)
         self.runtime.stories = self.stories if config.stories.enabled else None
         self.fetcher = Fetcher(config.fetch)
-        # The outbox sender (Telegram, or the console without a token).
-        self.delivery: Delivery = build_delivery(settings, self.store)
+        self.reports = ReportMaker(self.store, lambda: self.runtime.settings)
+        # The outbox sender (Telegram, or the console without a token); /report sends what reports makes.
+        self.delivery: Delivery = build_delivery(settings, self.store, report=self.reports.now)
         # With Telegram: notices also go to telegram.admins; telegram_probe() says whether
         # the Bot API answers (/healthz; None without Telegram).
         self.notices = AdminNotices(admin_notifier or self.delivery.notify_admins)
@@ -118,6 +124,12 @@ class Monitor:
             self._poll_for_job, lambda: self.runtime.settings.config, rng, claim=self.coordinator.claim if self.coordinator else None
         )
         self.reloader = Reloader(lambda: self.runtime, self._swap, self.notices)
+        self.digests = Digests(self.store, lambda: self.runtime.settings, self._alerts_waiting.set)
+        self.weekly_report = WeeklyReport(
+            self.store, lambda: self.runtime.settings, self.reports, self.delivery, self.notices,
+            retry=lambda delay: self.jobs.add_timed(WEEKLY_RETRY_JOB, self.weekly_report.run, delay=delay),
+            may_send=self.coordinator.may_send if self.coordinator else None,
+        )
 
     # -- polls ---------------------------------------------------------------
 
@@ -133,6 +145,8 @@ class Monitor:
         if sending:
             await self.delivery.become_sender(commands=self._sender_commands)
             self._alerts_waiting.set()  # what the others queued meanwhile
+            # A weekly report due while no instance was the sender goes out now.
+            self.jobs.add_timed(WEEKLY_RETRY_JOB, self.weekly_report.run, delay=0)
         else:
             await self.delivery.stop_sending()
 
@@ -173,6 +187,8 @@ class Monitor:
         self.runtime = new  # polls started from now on see the new config
         changes = feed_changes(old.settings.config, new.settings.config)
         self.jobs.apply(changes, new.settings.config)
+        if (old.settings.config.digest, old.settings.config.reports) != (new.settings.config.digest, new.settings.config.reports):
+            self._schedule_timed(new.settings.config)
         metrics.FEEDS.set(len(new.settings.config.feeds))
         return changes.as_fields()
 
@@ -206,6 +222,13 @@ class Monitor:
         self.poller.known_broken(url for url in broken if url in {f.url for f in config.feeds})
         await self._start_delivery(commands=True)  # background sender + subscriber commands (if elected)
         self.jobs.start(stored_next, self.store.database.now())
+        self._schedule_timed(config)
+        # A digest or weekly report due while the service was down goes out now.
+        for catch_up in (self.digests.run, self.weekly_report.run):
+            try:
+                await catch_up()
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: the next run tries again
+                log.error("catch_up_failed", job=catch_up.__qualname__, error=f"{type(exc).__name__}: {exc}")
         metrics.SCHEDULER_UP.set(1)
         metrics.FEEDS.set(len(config.feeds))
         metrics.CONFIG_OK.set(1)
@@ -224,6 +247,16 @@ class Monitor:
             await self._stop(watcher)
             for sig in installed:
                 loop.remove_signal_handler(sig)
+
+    def _schedule_timed(self, config: MonitorConfig) -> None:
+        """The digest job at digest.at, and the weekly report's when it is enabled."""
+        self.jobs.add_timed(DIGEST_JOB, self.digests.run, daily_trigger(config.digest.at, config.digest.timezone))
+        weekly = config.reports.weekly
+        if weekly.enabled:
+            self.jobs.add_timed(WEEKLY_JOB, self.weekly_report.run, weekly_trigger(weekly.weekday, weekly.time, weekly.timezone))
+        else:
+            self.jobs.remove_timed(WEEKLY_JOB)
+            self.jobs.remove_timed(WEEKLY_RETRY_JOB)
 
     async def _deliver_until(self, done: asyncio.Event) -> int:
         """Deliver whenever a poll queued alerts, and write the batched poll bookkeeping,

@@ -23,17 +23,29 @@ from monitor.ingest.freshness import cache_lifetime  # Cache-Control/Expires -> 
 from monitor.match import EntityMatch, Matcher
 from monitor.notify import (
     CONSOLE_CHAT,
+    EntityRule,
     AlertContent,
     BurstItem,
     format_alert_html,
     format_alert_plain,
+    entity_rules,
     format_burst_summary,
+    route,
     snippet_around,
 )
 from monitor.ops import metrics  # counters/histograms bumped below
 from monitor.ops.logs import get_logger
 from monitor.service.stories import StoryKeeper, article_language
-from monitor.store import FeedState, FoundMention, NewItem, NextPoll, QueuedAlert, Store, database_problem
+from monitor.store import (
+    ChatPreferences,
+    FeedState,
+    FoundMention,
+    NewItem,
+    NextPoll,
+    QueuedAlert,
+    Store,
+    database_problem,
+)
 
 __all__ = ["PollOutcome", "PollPlanner", "Runtime", "alert_content", "poll_feed"]
 
@@ -52,6 +64,11 @@ class Runtime:
     matcher: Matcher
     # Story assignment (None: stories.enabled is false); one per process, kept across reloads.
     stories: StoryKeeper | None = None
+    # The watchlist's priorities and urgent marks, by entity id (see monitor.notify.priority).
+    rules: dict[str, EntityRule] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = entity_rules(self.settings.watchlist)
 
     @property
     def alert_chat(self) -> str:
@@ -254,15 +271,24 @@ async def _store_burst(
         # Each chat gets the items it would have been alerted about (the channel all of
         # them, a subscriber those of the entities followed), in the poll's order.
         per_chat: dict[str, list[tuple[_Planned, int]]] = {}
+        held: dict[str, QueuedAlert] = {}  # a chat's first alert: quiet hours hold its summary alike
+        rows: list[tuple[int, QueuedAlert]] = []
         for planned, item_id in stored:
             for alert in planned.queued:
+                if alert.status == "digest":  # collected for the chat's digest, not summarised
+                    rows.append((item_id, alert))
+                    continue
                 per_chat.setdefault(alert.chat_id, []).append((planned, item_id))
-        rows: list[tuple[int, QueuedAlert]] = []
+                held.setdefault(alert.chat_id, alert)
         for chat, listed in per_chat.items():
             items = [BurstItem(p.entry.title, p.entry.url or "") for p, _ in listed]
+            first = held[chat]
             for part in format_burst_summary(outlet, items, len(stored), limit):
                 # Each message rides on the first item it lists (one alert row per item and chat).
-                rows.append((listed[part.first][1], QueuedAlert(chat, part.text_html, part.text_plain)))
+                rows.append((
+                    listed[part.first][1],
+                    QueuedAlert(chat, part.text_html, part.text_plain, silent=first.silent, not_before=first.not_before),
+                ))
         summary_rows[:] = rows
         return rows
 
@@ -345,10 +371,10 @@ async def _plan_entry(
     if found:
         too_old = first_poll and not _recent_enough(entry, config.defaults.backfill, store.database.now())
         if not too_old:
-            subscribers: list[str] = []
+            subscribers: dict[str, ChatPreferences] = {}
             if config.telegram.token:  # a database read: in a thread, like every store call
-                subscribers = await asyncio.to_thread(store.subscribers.following, [m.entity_id for m in found])
-            queued = _alerts_for(runtime, subscribers, entry, outlet, text, found)
+                subscribers = await asyncio.to_thread(_subscribers_of, store, [m.entity_id for m in found])
+            queued = _alerts_for(runtime, subscribers, entry, outlet, text, found, store.database.now())
     item = NewItem(
         feed_id=state.id,
         guid=entry.guid,
@@ -425,11 +451,34 @@ def alert_content(
     )
 
 
+def _subscribers_of(store: Store, entity_ids: list[str]) -> dict[str, ChatPreferences]:
+    """Active subscribers following any of these entities, with their delivery choices."""
+    return store.preferences.for_chats(store.subscribers.following(entity_ids))
+
+
 def _alerts_for(
-    runtime: Runtime, subscribers: list[str], entry: FeedEntry, outlet: str, text: str, found: list[EntityMatch]
+    runtime: Runtime,
+    subscribers: dict[str, ChatPreferences],
+    entry: FeedEntry,
+    outlet: str,
+    text: str,
+    found: list[EntityMatch],
+    now: datetime,
 ) -> list[QueuedAlert]:
+    """One outbox row per chat, each as monitor.notify.priority routes it for that chat:
+    to be sent now, held until the chat's quiet hours end (then sent silently), or
+    collected for the chat's digest (status 'digest')."""
     content = alert_content(entry.title, entry.url or "", outlet, entry.published, text, found)
     html, plain = format_alert_html(content), format_alert_plain(content)
-    chats = [runtime.alert_chat]
-    chats += [chat for chat in subscribers if chat not in chats]
-    return [QueuedAlert(chat, html, plain) for chat in chats]
+    entity_ids = [m.entity_id for m in found]
+    chats: dict[str, ChatPreferences | None] = {runtime.alert_chat: None}  # the channel: no choices of its own
+    for chat, chosen in subscribers.items():
+        chats.setdefault(chat, chosen)
+    queued = []
+    for chat, prefs in chats.items():
+        way = route(entity_ids, runtime.rules, prefs, now)
+        if way.kind == "digest":
+            queued.append(QueuedAlert(chat, html, plain, status="digest", silent=True))
+        else:
+            queued.append(QueuedAlert(chat, html, plain, silent=way.silent, not_before=way.not_before))
+    return queued

@@ -1,13 +1,15 @@
 """Persistence: the schema and its migrations (schema.py), the connection owner
 (database.py), one repository per concern (feeds, items, stories, outbox,
-subscribers, values, instances) bundled by `Store`, and the read-only queries for people at a terminal
+subscribers, values, instances, preferences, digests) bundled by `Store`, and the read-only queries for people at a terminal
 (reports.py: recent, search, stats; mentions.py: the articles behind `report`)."""
 
 from monitor.store.database import Clock, Database, aware, database_problem, display_url, utcnow
+from monitor.store.digests import DigestEntry, DigestPart, DigestRepository
 from monitor.store.feeds import ClaimRefused, FeedRepository, FeedState, NextPoll
 from monitor.store.instances import InstanceInfo, InstanceRepository, LeaseGrant, listen_for_alerts
 from monitor.store.items import AlertsForStored, FoundMention, ItemRepository, NewItem, QueuedAlert, StoreResult
 from monitor.store.outbox import OutboxRepository, OutboxRow
+from monitor.store.preferences import ChatPreferences, PreferenceRepository, QuietSetting
 from monitor.store.store import Store
 from monitor.store.stories import Placement, Story, StoryArticle, StoryPlacer, StoryRepository, StoredArticle
 from monitor.store.subscribers import SubscriberRepository, Subscription
@@ -16,8 +18,12 @@ from monitor.store.values import ValueRepository
 __all__ = [
     "AlertsForStored",
     "ClaimRefused",
+    "ChatPreferences",
     "Clock",
     "Database",
+    "DigestEntry",
+    "DigestPart",
+    "DigestRepository",
     "FeedRepository",
     "FeedState",
     "FoundMention",
@@ -30,7 +36,9 @@ __all__ = [
     "OutboxRepository",
     "OutboxRow",
     "Placement",
+    "PreferenceRepository",
     "QueuedAlert",
+    "QuietSetting",
     "Store",
     "StoreResult",
     "StoredArticle",

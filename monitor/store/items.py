@@ -46,6 +46,25 @@ class QueuedAlert:
     chat_id: str
     text_html: str
     text_plain: str
+    # "queued": to be sent; "digest": collected for the chat's next digest (v4).
+    status: str = "queued"
+    silent: bool = False  # sent with disable_notification
+    not_before: datetime | None = None  # held until then (quiet hours); None: at once
+
+
+def _alert_row(alert: QueuedAlert, item_id: int, now: datetime) -> dict[str, Any]:
+    """The outbox row of an alert stored with its item."""
+    return {
+        "item_id": item_id,
+        "chat_id": alert.chat_id,
+        "text_html": alert.text_html,
+        "text_plain": alert.text_plain,
+        "status": alert.status,
+        "silent": alert.silent,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": max(alert.not_before, now) if alert.not_before is not None else now,
+    }
 
 
 # Per item of a batch: the new item id, None when it was known, or the exception of an
@@ -155,8 +174,7 @@ class ItemRepository:
                     queued = alerts_for(ids)
                     if queued:
                         now = self._db.now()
-                        waiting = {"status": "queued", "attempts": 0, "created_at": now, "next_attempt_at": now}
-                        conn.execute(_INSERT_ALERT, [{"item_id": item_id, **vars(a), **waiting} for item_id, a in queued])
+                        conn.execute(_INSERT_ALERT, [_alert_row(a, item_id, now) for item_id, a in queued])
                     return ids
             except IntegrityError:
                 if attempt == _TOGETHER_ATTEMPTS:
@@ -225,8 +243,7 @@ class ItemRepository:
                 queued = [a for a in queued if a.chat_id not in have]
             placer.alerted(placement, [a.chat_id for a in queued])
         if queued:
-            waiting = {"item_id": item_id, "status": "queued", "attempts": 0, "created_at": now, "next_attempt_at": now}
-            conn.execute(_INSERT_ALERT, [{**vars(a), **waiting} for a in queued])
+            conn.execute(_INSERT_ALERT, [_alert_row(a, item_id, now) for a in queued])
         return item_id
 
     def _known(self, conn: Connection, feed_id: int, guid: str | None, canonical_url: str | None, content_hash: str | None) -> bool:

@@ -45,6 +45,7 @@ class OutboxRow:
     attempts: int
     created_at: datetime
     published_at: datetime | None = None  # the item's, for the publish-to-alert latency
+    silent: bool = False  # send with disable_notification (digests, alerts held by quiet hours)
 
 
 class OutboxRepository:
@@ -69,7 +70,7 @@ class OutboxRepository:
         return [
             OutboxRow(
                 r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"],
-                aware(r["created_at"]), aware(r["published_at"]),
+                aware(r["created_at"]), aware(r["published_at"]), bool(r["silent"]),
             )
             for r in rows
         ]

@@ -114,7 +114,9 @@ alerts = Table(
     Column("chat_id", String(100), nullable=False),
     Column("text_html", Text, nullable=False),
     Column("text_plain", Text, nullable=False),
-    Column("status", String(20), nullable=False, default="queued"),  # queued, sending, sent, failed, unknown
+    # queued, sending, sent, failed, unknown; digest: collected for the chat's next digest,
+    # digested: listed in a digest (whose message rides on another row of it, v7)
+    Column("status", String(20), nullable=False, default="queued"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
@@ -127,6 +129,8 @@ alerts = Table(
     Column("edit_status", String(20)),  # NULL (none in flight), editing, gone, failed
     Column("last_edited_at", DateTime(timezone=True)),
     Column("edits", Integer, nullable=False, default=0),  # edits Telegram applied
+    # Sent with disable_notification (digests, alerts held by quiet hours) (v7).
+    Column("silent", Boolean, nullable=False, default=False, server_default=text("false")),
     UniqueConstraint("item_id", "chat_id", name="uq_alerts_item_chat"),
     Index("ix_alerts_due", "status", "next_attempt_at"),
     Index("ix_alerts_sent_at", "status", "sent_at"),
@@ -324,8 +328,53 @@ def _v6_instances(conn: Connection) -> None:
             conn.execute(text(statement))
 
 
+# -- priorities, digests and quiet hours (v7) ---------------------------
+# Keyed by the subscriber's chat id without a foreign key: subscribers are never
+# deleted (only deactivated), and the migration must not depend on that table.
+# A subscriber's own choice of priority for an entity (the watchlist's otherwise).
+entity_priorities = Table(
+    "entity_priorities",
+    metadata,
+    Column("chat_id", String(100), primary_key=True),
+    Column("entity_id", String(200), primary_key=True),
+    Column("priority", String(20), nullable=False),  # immediate, digest
+)
+
+# A subscriber's quiet hours: alerts in [start_at, end_at) local time wait until end_at.
+quiet_hours = Table(
+    "quiet_hours",
+    metadata,
+    Column("chat_id", String(100), primary_key=True),
+    Column("start_at", String(5), nullable=False),  # HH:MM
+    Column("end_at", String(5), nullable=False),
+    Column("timezone", String(64), nullable=False),  # IANA name
+)
+
+# Entities whose alerts pass a subscriber's quiet hours.
+urgent_entities = Table(
+    "urgent_entities",
+    metadata,
+    Column("chat_id", String(100), primary_key=True),
+    Column("entity_id", String(200), primary_key=True),
+)
+
+
+def _v7_priorities_digests_quiet_hours(conn: Connection) -> None:
+    if "silent" not in {c["name"] for c in inspect(conn).get_columns("alerts")}:
+        conn.execute(text("ALTER TABLE alerts ADD COLUMN silent BOOLEAN NOT NULL DEFAULT FALSE"))
+    metadata.create_all(conn, tables=[entity_priorities, quiet_hours, urgent_entities])
+    # The digest collects rows by chat and status.
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_alerts_chat_status ON alerts (chat_id, status)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_initial, _v2_delivery_attempts, _v3_feed_failing_since, _v4_story_edits, _v5_stories, _v6_instances
+    _v1_initial,
+    _v2_delivery_attempts,
+    _v3_feed_failing_since,
+    _v4_story_edits,
+    _v5_stories,
+    _v6_instances,
+    _v7_priorities_digests_quiet_hours,
 ]
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from monitor.store.database import Clock, Database, utcnow
+from monitor.store.digests import DigestRepository
 from monitor.store.feeds import FeedRepository
 from monitor.store.instances import InstanceRepository
 from monitor.store.items import ItemRepository
 from monitor.store.outbox import OutboxRepository
 from monitor.store.stories import StoryRepository
+from monitor.store.preferences import PreferenceRepository
 from monitor.store.subscribers import SubscriberRepository
 from monitor.store.values import ValueRepository
 
@@ -27,6 +29,8 @@ class Store:
         self.subscribers = SubscriberRepository(self.database)
         self.values = ValueRepository(self.database)
         self.instances = InstanceRepository(self.database)
+        self.preferences = PreferenceRepository(self.database)
+        self.digests = DigestRepository(self.database)
 
     @property
     def display_url(self) -> str:

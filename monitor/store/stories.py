@@ -262,10 +262,15 @@ class StoryRepository:
         )
 
     def chats_with_message(self, conn: Connection, story_id: int) -> set[str]:
-        """Chats that already have a message of the story (an alert of one of its items)."""
+        """Chats that already have a message of the story (an alert of one of its items).
+        Items collected for a chat's digest are not messages of their own (status
+        'digest'/'digested'): a later article of the story may still alert that chat."""
         return set(
             conn.execute(
-                select(alerts.c.chat_id).distinct().join(items, items.c.id == alerts.c.item_id).where(items.c.story_id == story_id)
+                select(alerts.c.chat_id)
+                .distinct()
+                .join(items, items.c.id == alerts.c.item_id)
+                .where(items.c.story_id == story_id, alerts.c.status.not_in(("digest", "digested")))
             ).scalars()
         )
 
