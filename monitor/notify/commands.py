@@ -158,9 +158,11 @@ class CommandBot:
         *,
         poll_timeout: int = 25,
         report: MakeReport | None = None,
+        wake_sender: Callable[[], None] | None = None,
     ) -> None:
         self.bot = bot
         self.report = report
+        self.wake_sender = wake_sender  # held alerts released (/quiet off): send them now
         self.store = store
         self.settings = settings
         self.governor = governor
@@ -420,6 +422,8 @@ class CommandBot:
         head, _, rest = args.partition(" ")
         if head.casefold() == "off":
             moved = await asyncio.to_thread(self.store.preferences.set_quiet, chat, None, None)
+            if moved and self.wake_sender is not None:
+                self.wake_sender()
             note = f" {moved} held alert(s) go out now." if moved else ""
             await self.reply(chat, f"Quiet hours off.{note}")
             return
@@ -433,7 +437,9 @@ class CommandBot:
             return
         await asyncio.to_thread(self.store.subscribers.register, chat, user.username)
         held_until = window.held_until(self.store.database.now())
-        await asyncio.to_thread(self.store.preferences.set_quiet, chat, window.as_setting(), held_until)
+        moved = await asyncio.to_thread(self.store.preferences.set_quiet, chat, window.as_setting(), held_until)
+        if moved and held_until is None and self.wake_sender is not None:
+            self.wake_sender()  # the new window is not on now: what the old one held goes
         await self.reply(chat, await self._quiet_summary(chat))
 
     async def _quiet_urgent(self, chat: str, terms: str, user: _User) -> None:

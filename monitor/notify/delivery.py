@@ -154,7 +154,9 @@ class TelegramDelivery:
         self._stopping.clear()
         self._serving = asyncio.create_task(self.outbox.serve(self._stopping, self._wake), name="outbox-sender")
         if commands and self.settings.config.telegram.commands:
-            self._commands = CommandBot(self.bot, self.store, self.settings, self.governor, report=self._report)
+            self._commands = CommandBot(
+                self.bot, self.store, self.settings, self.governor, report=self._report, wake_sender=self._wake.set
+            )
             await self._commands.start()
 
     async def deliver_due(self) -> int:

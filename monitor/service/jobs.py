@@ -64,7 +64,8 @@ def daily_trigger(times: list[str], zone: str) -> BaseTrigger:
 
 def weekly_trigger(weekday: int, clock: str, zone: str) -> CronTrigger:
     """Once a week (0 = Monday) at HH:MM in `zone`."""
-    return CronTrigger(day_of_week=weekday, hour=int(clock[:2]), minute=int(clock[3:]), timezone=zone)
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[weekday]
+    return CronTrigger(day_of_week=day, hour=int(clock[:2]), minute=int(clock[3:]), timezone=zone)
 
 
 class FeedTrigger(BaseTrigger):

@@ -103,6 +103,7 @@ class Monitor:
         self.telegram_probe: TelegramProbe = self.delivery.telegram_health
         self.health_server: HealthServer | None = None
         self._alerts_waiting = asyncio.Event()  # a poll queued alerts: deliver now
+        self.ready = asyncio.Event()  # run_forever is up: jobs scheduled, missed digests/reports made up
         # Several instances on one PostgreSQL database: feeds are claimed before their
         # polls and one elected instance sends (monitor.service.instances).
         self.coordinator: Coordinator | None = None
@@ -240,6 +241,7 @@ class Monitor:
             except OSError as exc:
                 log.error("health_unavailable", host=config.service.health_host, port=config.service.health_port, error=str(exc))
         watcher = loop.create_task(self.reloader.watch(stop))
+        self.ready.set()
         log.info("started", feeds=len(config.feeds), database=self.store.display_url)
         try:
             await self._deliver_until(stop)
