@@ -24,7 +24,10 @@ Two ways to run it:
 What it imitates (numbers from Telegram's docs and observed behaviour):
 token check (401), unknown methods (404), chat lookup (400 chat not found),
 blocked / kicked bot (403), message text rules (empty, over 4096 UTF-16 code
-units after entity parsing, HTML parse errors), edit rules, per-chat /
+units after entity parsing, HTML parse errors), sendPhoto with a multipart
+upload (the image checked and kept with its caption, ``sent_photos()``; a caption
+over 1024 units after parsing refused with "message caption is too long"),
+``disable_notification`` recorded per message, edit rules, per-chat /
 per-group / global flood control (429 with retry_after), edits (each message
 keeps its edit history in `versions`; "message is not modified" for the same
 text, "message to edit not found" after `delete_message`), long-polling
