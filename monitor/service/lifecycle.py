@@ -172,6 +172,7 @@ class Monitor:
         await self._deliver_until(polled)
         report = CycleReport(list(await polling))
         await self._flush_polls()
+        await self._catch_up()  # a cron-driven `run --once` sends the digests and the report due too
         await self.delivery.drain()  # what is left, paced by the rate governor
         report.delivered = self.delivery.delivered - before
         return report
@@ -224,12 +225,7 @@ class Monitor:
         await self._start_delivery(commands=True)  # background sender + subscriber commands (if elected)
         self.jobs.start(stored_next, self.store.database.now())
         self._schedule_timed(config)
-        # A digest or weekly report due while the service was down goes out now.
-        for catch_up in (self.digests.run, self.weekly_report.run):
-            try:
-                await catch_up()
-            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: the next run tries again
-                log.error("catch_up_failed", job=catch_up.__qualname__, error=f"{type(exc).__name__}: {exc}")
+        await self._catch_up()
         metrics.SCHEDULER_UP.set(1)
         metrics.FEEDS.set(len(config.feeds))
         metrics.CONFIG_OK.set(1)
@@ -249,6 +245,14 @@ class Monitor:
             await self._stop(watcher)
             for sig in installed:
                 loop.remove_signal_handler(sig)
+
+    async def _catch_up(self) -> None:
+        """A digest or weekly report due while the service was down goes out now."""
+        for catch_up in (self.digests.run, self.weekly_report.run):
+            try:
+                await catch_up()
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: the next run tries again
+                log.error("catch_up_failed", job=catch_up.__qualname__, error=f"{type(exc).__name__}: {exc}")
 
     def _schedule_timed(self, config: MonitorConfig) -> None:
         """The digest job at digest.at, and the weekly report's when it is enabled."""

@@ -31,7 +31,7 @@ from monitor.ops.logs import get_logger
 from monitor.report.render import telegram_caption
 from monitor.report.summary import parse_period, summarise
 from monitor.service.notices import AdminNotices
-from monitor.store import DigestEntry, Store
+from monitor.store import DigestEntry, DigestPart, Store
 from monitor.store.mentions import matched_articles
 
 __all__ = ["Digests", "ReportMaker", "WeeklyReport", "latest_weekly_slot"]
@@ -60,7 +60,7 @@ class Digests:
         slot = latest_slot(self.store.database.now(), digest.at, zone)
         when = f"{slot.astimezone(zone):%d %b %H:%M} {zone.key}"
 
-        def compose(entries: list[DigestEntry]):  # noqa: ANN202 - list[DigestPart]
+        def compose(entries: list[DigestEntry]) -> list[DigestPart]:
             return format_digest(entries, when)
 
         chats = await asyncio.to_thread(self.store.digests.chats_waiting, slot)
