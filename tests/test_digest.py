@@ -364,3 +364,48 @@ def test_the_example_configs_document_the_keys():
     monitor_yaml = (REPO / "config" / "monitor.yaml").read_text(encoding="utf-8")
     assert "digest:" in monitor_yaml and "weekly:" in monitor_yaml
     assert "priority:" in (REPO / "config" / "watchlist.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.postgres
+def test_two_instances_building_the_same_digest_on_postgresql_list_each_item_once(postgres_url):
+    """Two instances fire the digest at the same moment: the guarded transaction lets one
+    of them queue the digest; the other finds nothing left."""
+    import threading
+
+    from monitor.store import FoundMention, NewItem, QueuedAlert
+
+    clock = ManualClock(baghdad(10, 7, 0))
+    stores = [Store(postgres_url, clock=clock), Store(postgres_url, clock=clock)]
+    try:
+        feed = stores[0].feeds.ensure("https://wire.example/rss", "Wire")
+        for n in range(40):
+            stores[0].items.add(
+                NewItem(feed.id, f"g{n}", f"https://wire.example/{n}", f"https://wire.example/{n}", f"Camp Taji report {n}",
+                        None, "", "feed", None),
+                [FoundMention("camp-taji", "Camp Taji", "Camp Taji", 0, 9)],
+                [QueuedAlert("@iraq_watch", "x", "x", status="digest", silent=True)],
+            )
+        clock.now = baghdad(10, 8, 0, 1)
+        slot = latest_slot(clock.now, ["08:00"], BAGHDAD)
+        start = threading.Barrier(2)
+        queued: list[int] = []
+
+        def build(store: Store) -> None:
+            start.wait()
+            queued.append(store.digests.build("@iraq_watch", slot, lambda entries: format_digest(entries, "08:00", max_length=1000)))
+
+        threads = [threading.Thread(target=build, args=(s,)) for s in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        same = [DigestEntry(n, f"Camp Taji report {n}", f"https://wire.example/{n}", "camp-taji", "Camp Taji") for n in range(40)]
+        parts = len(format_digest(same, "08:00", max_length=1000))
+        assert sorted(queued) == [0, parts] and parts > 1
+        counts = stores[0].outbox.counts()
+        assert counts == {"queued": parts, "digested": 40 - parts}
+        html_all = "\n".join(row.text_html for row in stores[0].outbox.due(100))
+        assert all(html_all.count(f'href="https://wire.example/{n}"') == 1 for n in range(40))
+    finally:
+        for store in stores:
+            store.close()
