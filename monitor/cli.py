@@ -77,6 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = commands.add_parser("stats", help="feeds, entities and alerts at a glance")
     stats.add_argument("--json", action="store_true")
+    stats.add_argument(
+        "--feedback",
+        action="store_true",
+        help="readers' marks per entity and alias, and suggested excludes for aliases often marked not relevant",
+    )
+    stats.add_argument(
+        "--share",
+        type=_share,
+        default=None,
+        metavar="S",
+        help="with --feedback: suggest an alias when at least this share of its marks say not relevant (default 0.5)",
+    )
+    stats.add_argument(
+        "--min-marks",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="with --feedback: ... and at least N of them (default 3)",
+    )
 
     report = commands.add_parser("report", help="the period at a glance: articles, top outlets, co-mentions per entity")
     report.add_argument(
@@ -430,6 +449,11 @@ def _cmd_search(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.store import reports
 
+    if args.feedback:
+        return _feedback_stats(settings, args)
+    if args.share is not None or args.min_marks is not None:
+        print("monitor: --share and --min-marks go with --feedback (see monitor stats --help)", file=sys.stderr)
+        return EXIT_USAGE
     result = reports.stats(_store(settings), settings.config.instances.lease)
     if args.json:
         print(
@@ -515,6 +539,110 @@ def _print_instances(console: Console, instances) -> None:
             i.id, i.host, str(i.pid), i.started_at.strftime("%Y-%m-%d %H:%M:%S"), heartbeat, str(i.feed_leases), str(i.last_polled), role
         )
     console.print(table)
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a share between 0 and 1, e.g. 0.5")
+    return value
+
+
+def _feedback_stats(settings: Settings, args: argparse.Namespace) -> int:
+    """`monitor stats --feedback`: counts of readers' marks, and excludes to consider
+    (printed as a suggestion; the watchlist is never changed here)."""
+    from monitor.store import reports
+
+    share = reports.EXCLUDE_SHARE if args.share is None else args.share
+    min_marks = reports.EXCLUDE_MIN_MARKS if args.min_marks is None else args.min_marks
+    result = reports.feedback_stats(_store(settings), share=share, min_marks=min_marks)
+    if args.json:
+
+        def counts(c: reports.FeedbackCount) -> dict[str, object]:
+            return {
+                "entity": c.entity_id,
+                **({"alias": c.alias} if c.alias is not None else {}),
+                "sent": c.sent,
+                "relevant": c.relevant,
+                "not_relevant": c.not_relevant,
+                "muted": c.muted,
+            }
+
+        print(
+            json.dumps(
+                {
+                    "entities": [counts(c) for c in result.entities],
+                    "aliases": [counts(c) for c in result.aliases],
+                    "suggestions": [
+                        {
+                            "entity": s.entity_id,
+                            "alias": s.alias,
+                            "sent": s.sent,
+                            "relevant": s.relevant,
+                            "not_relevant": s.not_relevant,
+                            "words": [w for w, _ in s.words],
+                            "word_counts": dict(s.words),
+                        }
+                        for s in result.suggestions
+                    ],
+                    "share": result.share,
+                    "min_marks": result.min_marks,
+                },
+                ensure_ascii=False,
+            )
+        )
+        return EXIT_OK
+    if result.empty:
+        print("No feedback yet: no alert with buttons was sent to a subscriber, and no button was pressed.")
+        return EXIT_OK
+    console = Console()
+    names = {e.id: e.name for e in settings.watchlist.entities}
+    columns = ("sent", "relevant", "not relevant", "muted")
+    entities = Table(title="Reader feedback per entity (alerts with buttons, in private chats)")
+    entities.add_column("entity", overflow="fold")
+    for column in columns:
+        entities.add_column(column, justify="right")
+    for c in result.entities:
+        entities.add_row(f"{names.get(c.entity_id, c.entity_id)} ({c.entity_id})", *map(str, (c.sent, c.relevant, c.not_relevant, c.muted)))
+    console.print(entities)
+    aliases = Table(title="Per alias (an alert's alias: its entity's first mention)")
+    aliases.add_column("entity", overflow="fold")
+    aliases.add_column("alias", overflow="fold")
+    for column in columns:
+        aliases.add_column(column, justify="right")
+    for c in result.aliases:
+        aliases.add_row(c.entity_id, c.alias or "?", *map(str, (c.sent, c.relevant, c.not_relevant, c.muted)))
+    console.print(aliases)
+    rule = f"marked not relevant in at least {result.share:.0%} of their marks, at least {result.min_marks} times"
+    if not result.suggestions:
+        console.print(f"No alias is {rule}: no excludes to suggest.", highlight=False)
+        return EXIT_OK
+    console.print(
+        f"Suggested excludes for aliases {rule} (a suggestion, never applied: edit the watchlist yourself):",
+        highlight=False,
+    )
+    for s in result.suggestions:
+        console.print(
+            f"  {s.entity_id} / {s.alias!r}: not relevant {s.not_relevant} of {s.relevant + s.not_relevant} marked ({s.sent} sent)",
+            highlight=False,
+            markup=False,
+        )
+        if not s.words:
+            console.print("    no word recurs around its bad matches", highlight=False)
+            continue
+        console.print(
+            "    words around the bad matches: " + ", ".join(f"{w} ({n})" for w, n in s.words), highlight=False, markup=False
+        )
+        console.print(
+            f"    under this alias: excludes: {{words: [{', '.join(w for w, _ in s.words)}], within: {reports.CONTEXT_WORDS}}}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    return EXIT_OK
 
 
 def _report_period(text: str):

@@ -31,8 +31,10 @@ over 1024 units after parsing refused with "message caption is too long"),
 per-group / global flood control (429 with retry_after), edits (each message
 keeps its edit history in `versions`; "message is not modified" for the same
 text, "message to edit not found" after `delete_message`), long-polling
-getUpdates (a second poller ends the waiting one with 409 Conflict), and
-scriptable faults: errors shaped as the real service shapes
+getUpdates (a second poller ends the waiting one with 409 Conflict), inline keyboards
+with callback queries (a test presses a button with ``push_callback``;
+answerCallbackQuery within ``CALLBACK_ANSWER_SECONDS`` and once;
+editMessageReplyMarkup), and scriptable faults: errors shaped as the real service shapes
 them (the API's JSON error objects; nginx HTML pages for 502/503/504 from its
 front end, or empty and cut-off bodies), a reply slower than the client's
 timeout, a connection dropped before the request was read or after the message
@@ -64,6 +66,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 DEFAULT_TOKEN = "123456789:TEST-fake-telegram-token"
 MAX_MESSAGE_LENGTH = 4096  # UTF-16 code units of the text after entity parsing
+# A callback query must be answered within about 15 s, and only once; later (or again)
+# Telegram answers 400 QUERY_TOO_OLD.
+CALLBACK_ANSWER_SECONDS = 15.0
+MAX_CALLBACK_DATA_BYTES = 64
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 # ---------------------------------------------------------------------------
 # HTML parse mode: the validator shared with tests of monitor.notify.format
@@ -412,6 +419,7 @@ class Message:
     disable_notification: bool = False  # sent silently (sendMessage's parameter)
     # Every text the message has shown, oldest first (the last is `text`): its edit history.
     versions: list[str] = field(default_factory=list)
+    reply_markup: dict[str, Any] | None = None  # an inline keyboard, as sent (sendMessage, editMessageReplyMarkup)
 
     def __post_init__(self) -> None:
         if not self.versions:
@@ -577,6 +585,7 @@ class FakeTelegram:
             self._buckets: dict[str, _Bucket] = {}
             self._webhook_deleted = False
             self._reset_photos()
+            self.callback_queries: dict[str, CallbackQueryRecord] = {}
 
     def add_chat(
         self,
@@ -667,6 +676,43 @@ class FakeTelegram:
                 message["date"], from_bot=False,
             )
             return self.push_update({"message": message})
+
+    def push_callback(
+        self,
+        chat_id: int,
+        message_id: int,
+        data: str | None = None,
+        *,
+        button: str | None = None,
+        user_id: int | None = None,
+        age: float = 0.0,
+    ) -> dict[str, Any]:
+        """The user of private chat `chat_id` presses a button under the bot's message
+        `message_id`: a callback_query update for getUpdates. `button` picks the button
+        whose label contains it (its callback_data is sent); `data` sends any data (a
+        client can forge it). `age` seconds: the press happened that long ago (to see
+        a late answer refused)."""
+        with self._lock:
+            chat = self._chat(chat_id)
+            message = self.messages.get((chat_id, message_id))
+            if message is None or not message.from_bot:
+                raise KeyError(f"no bot message {message_id} in chat {chat_id}")
+            if button is not None:
+                data = _button_data(message, button)
+            user_id = chat_id if user_id is None else user_id
+            query_id = str(7_000_000_000_000 + len(self.callback_queries) + 1)
+            self.callback_queries[query_id] = CallbackQueryRecord(
+                query_id, chat_id, message_id, data, time.monotonic() - age
+            )
+            query: dict[str, Any] = {
+                "id": query_id,
+                "from": {"id": user_id, "is_bot": False, "first_name": chat.first_name or "Tester"},
+                "message": self._message_json(message, chat),
+                "chat_instance": str(-abs(hash((self.bot_id, chat_id))) % 10**18),
+            }
+            if data is not None:
+                query["data"] = data
+            return self.push_update({"callback_query": query})
 
     def add_fault(
         self,
@@ -849,6 +895,8 @@ class FakeTelegram:
             data["entities"] = message.entities
         if message.edit_count:
             data["edit_date"] = int(time.time())
+        if message.reply_markup is not None:
+            data["reply_markup"] = message.reply_markup
         return data
 
     def _me(self) -> dict[str, Any]:
@@ -903,10 +951,12 @@ class FakeTelegram:
         chat = self._writable_chat(params.get("chat_id"))
         record.chat_id = chat.id
         raw, text, entities = self._parse_text(params)
+        markup = _inline_keyboard(params)
         self._check_flood(chat)
         message = Message(
             chat.id, self._take_message_id(chat.id), text, raw, params.get("parse_mode"),
             entities, int(time.time()), disable_notification=params.get("disable_notification") is True,
+            reply_markup=markup,
         )
         self.messages[(chat.id, message.message_id)] = message
         record.message_id = message.message_id
@@ -923,12 +973,15 @@ class FakeTelegram:
         if not message.from_bot:
             raise _bad_request("message can't be edited")
         raw, text, entities = self._parse_text(params)
-        if text == message.text and entities == message.entities:
+        # As Telegram: an edit without reply_markup takes the inline keyboard away.
+        markup = _inline_keyboard(params)
+        if text == message.text and entities == message.entities and markup == message.reply_markup:
             raise _bad_request(
                 "message is not modified: specified new message content and reply markup are "
                 "exactly the same as a current content and reply markup of the message"
             )
         self._check_flood(chat)
+        message.reply_markup = markup
         message.text, message.raw_text, message.entities = text, raw, entities
         message.parse_mode = params.get("parse_mode")
         message.edit_count += 1
@@ -1001,6 +1054,88 @@ class FakeTelegram:
                 if ready or remaining <= 0 or self._stopping.is_set():
                     return ready
                 self._updates_cond.wait(remaining)
+
+    # -- inline keyboards and callback queries ----------------------------------
+
+    def _api_answercallbackquery(self, params: dict[str, Any], record: Call) -> Any:
+        query = self.callback_queries.get(str(params.get("callback_query_id") or ""))
+        if query is None or query.answered or time.monotonic() - query.pressed > CALLBACK_ANSWER_SECONDS:
+            raise ApiError(400, QUERY_TOO_OLD)
+        text = params.get("text")
+        if isinstance(text, str) and len(text) > 200:
+            raise _bad_request("MESSAGE_TOO_LONG")
+        query.answered = True
+        query.answer = text if isinstance(text, str) else ""
+        record.chat_id, record.message_id = query.chat_id, query.message_id
+        return True
+
+    def _api_editmessagereplymarkup(self, params: dict[str, Any], record: Call) -> Any:
+        if "inline_message_id" in params:
+            raise _bad_request("inline messages are not supported by the fake")
+        chat = self._writable_chat(params.get("chat_id"))
+        record.chat_id = chat.id
+        message = self.messages.get((chat.id, params.get("message_id")))  # type: ignore[arg-type]
+        if message is None:
+            raise _bad_request("message to edit not found")
+        if not message.from_bot:
+            raise _bad_request("message can't be edited")
+        markup = _inline_keyboard(params)
+        if markup == message.reply_markup:
+            raise _bad_request(
+                "message is not modified: specified new message content and reply markup are "
+                "exactly the same as a current content and reply markup of the message"
+            )
+        self._check_flood(chat)
+        message.reply_markup = markup
+        record.message_id = message.message_id
+        return self._message_json(message, chat)
+
+
+@dataclass
+class CallbackQueryRecord:
+    """A button press the fake handed out, and its answer."""
+
+    id: str
+    chat_id: int
+    message_id: int
+    data: str | None
+    pressed: float  # time.monotonic() of the press
+    answered: bool = False
+    answer: str | None = None
+
+
+def _inline_keyboard(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The reply_markup of a call, checked as Telegram checks an inline keyboard."""
+    markup = params.get("reply_markup")
+    if markup is None:
+        return None
+    if not isinstance(markup, dict):
+        raise _bad_request("can't parse reply keyboard markup JSON object")
+    rows = markup.get("inline_keyboard")
+    if rows is None:
+        return markup  # another kind of keyboard: recorded as sent
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise _bad_request("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array of Arrays")
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+                raise _bad_request("can't parse inline keyboard button: Text must be a String")
+            data = button.get("callback_data")
+            if data is None and not button.get("url"):
+                raise _bad_request("text buttons are unallowed in the inline keyboard")
+            if data is not None and not 1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
+                raise _bad_request("BUTTON_DATA_INVALID")
+    return markup
+
+
+def _button_data(message: Message, label: str) -> str:
+    """The callback_data of the button whose text contains `label`."""
+    rows = (message.reply_markup or {}).get("inline_keyboard") or []
+    for row in rows:
+        for button in row:
+            if label.lower() in button.get("text", "").lower() and "callback_data" in button:
+                return str(button["callback_data"])
+    raise KeyError(f"no button {label!r} under message {message.message_id}")
 
 
     # -- photos (sendPhoto) ----------------------------------------------------
@@ -1118,7 +1253,7 @@ def _image_dimensions(data: bytes) -> tuple[int, int] | None:
 # Scripting actions reachable over HTTP (POST /_fake/<action>, JSON kwargs).
 CONTROL_ACTIONS = {
     "reset", "add_chat", "add_channel", "delete_message", "block_chat", "kick_bot", "push_update",
-    "push_message", "add_fault", "set_outage", "set_rate_limits",
+    "push_message", "add_fault", "set_outage", "set_rate_limits", "push_callback",
 }
 
 

@@ -1,9 +1,17 @@
-"""Subscriber commands in a private chat with the bot.
+"""Subscriber commands in a private chat with the bot, and the presses on alert buttons.
 
 /start, /help, /subscribe, /unsubscribe, /list, /entities, /recent [entity] (stories),
-/priority, /quiet, /report, /status (admins only). Subscriptions live in the database (subscribers,
+/priority, /quiet, /report, /unmute, /status (admins only). Subscriptions live in the database (subscribers,
 subscriptions), so they survive restarts; the pipeline reads them when it queues
 alerts.
+
+A subscriber's alert carries feedback buttons (relevant / not relevant / mute the
+entity for a day; monitor.notify.telegram). A press arrives as a callback_query
+update in the same getUpdates loop: it is stored (monitor.store.feedback, one
+current choice per alert and chat), answered at once (answerCallbackQuery: the
+button stops spinning, a short text shows) and the message's buttons are edited to
+tick the choice. A press on an alert the store no longer knows, or from another
+chat, is answered politely and changes nothing.
 
 Updates come by long polling (getUpdates) in our own small loop on the same
 PTB Bot the outbox uses, rather than a PTB Application: the service already
@@ -23,16 +31,18 @@ from datetime import datetime
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, BotCommand, LinkPreviewOptions, Update
-from telegram.error import Conflict, InvalidToken, TelegramError
+from sqlalchemy.exc import DBAPIError
+from telegram import Bot, BotCommand, CallbackQuery, LinkPreviewOptions, Update
+from telegram.error import BadRequest, Conflict, InvalidToken, TelegramError
 
 from monitor.config import Settings
 from monitor.notify.format import split_message
 from monitor.notify.quiet import QuietHours, parse_quiet_hours
 from monitor.notify.ratelimit import RateGovernor, backoff
-from monitor.notify.telegram import classify, send_photo
+from monitor.notify.telegram import classify, feedback_keyboard, parse_feedback_data, send_photo
+from monitor.ops import metrics
 from monitor.ops.logs import get_logger
-from monitor.store import Store, reports
+from monitor.store import Press, Store, reports
 
 __all__ = ["COMMANDS", "CommandBot", "MakeReport", "resolve_entities"]
 
@@ -52,6 +62,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("priority", "At once or in the digest: /priority [entity digest|immediate]"),
     ("quiet", "Quiet hours: /quiet 22:00-07:00 Asia/Baghdad, /quiet off"),
     ("report", "The last 7 days at a glance (chart and table)"),
+    ("unmute", "Lift mutes early: /unmute all, or ids"),
     ("status", "Feeds and delivery health (admins)"),
 ]
 
@@ -67,7 +78,10 @@ HELP = (
     "/quiet 22:00-07:00 Asia/Baghdad: alerts wait until the end of the window, then arrive silently; "
     "/quiet off; /quiet urgent kataeb-hezbollah: these pass the quiet hours; /quiet shows them\n"
     "/report: the last 7 days at a glance\n"
-    "/status: service health (admins only)"
+    "/unmute taji-base, or /unmute all: lift mutes before their day is over\n"
+    "/status: service health (admins only)\n\n"
+    "Under each alert: 👍 relevant, 👎 not relevant (it helps tune the watchlist), "
+    "🔕 mute that entity for a day."
 )
 
 
@@ -202,7 +216,7 @@ class CommandBot:
         while True:
             try:
                 updates = await self.bot.get_updates(
-                    offset=offset or None, timeout=self.poll_timeout, allowed_updates=["message"]
+                    offset=offset or None, timeout=self.poll_timeout, allowed_updates=["message", "callback_query"]
                 )
                 failures = 0
             except asyncio.CancelledError:
@@ -230,6 +244,9 @@ class CommandBot:
     # -- commands ------------------------------------------------------------
 
     async def handle(self, update: Update) -> None:
+        if update.callback_query is not None:
+            await self._press(update.callback_query)
+            return
         message = update.message
         if message is None or message.chat.type != "private" or not message.text:
             return  # commands are for private chats; the channel is read-only
@@ -256,6 +273,7 @@ class CommandBot:
             "priority": self._priority,
             "quiet": self._quiet,
             "report": self._report,
+            "unmute": self._unmute,
             "status": self._status,
         }.get(command)
         if handler is None:
@@ -319,6 +337,10 @@ class CommandBot:
         active, everything, followed = state
         lines = ["You follow <b>all</b> entities."] if everything else ["You follow:"]
         lines += [f"• {html.escape(self._name(e))} (<code>{html.escape(e)}</code>)" for e in followed]
+        muted = await asyncio.to_thread(self.store.feedback.mutes, chat)
+        if muted:
+            lines.append("Muted for now (/unmute to lift):")
+            lines += [f"• {html.escape(self._name(e))} until {until:%Y-%m-%d %H:%M} UTC" for e, until in muted]
         if not active:
             lines.append("Alerts are paused (the bot was blocked); send /start to resume.")
         await self.reply(chat, "\n".join(lines))
@@ -353,6 +375,82 @@ class CommandBot:
             names = ", ".join(self._name(e) for e in entry.entities)
             lines.append(f"• {link}\n  {reported} · {html.escape(outlets)} · {when} · {html.escape(names)}")
         await self.reply(chat, "\n".join(lines))
+
+    async def _unmute(self, chat: str, args: str, user: _User) -> None:
+        unknown: list[str] = []
+        if not args or _norm(args) in ("all", "*", "everything"):
+            lifted = await asyncio.to_thread(self.store.feedback.unmute, chat, None)
+        else:
+            found, unknown = resolve_entities(args, self.entities)
+            lifted = await asyncio.to_thread(self.store.feedback.unmute, chat, found) if found else []
+        if lifted:
+            lines = ["Mute lifted: " + html.escape(", ".join(self._name(e) for e in lifted)) + "."]
+        else:
+            lines = ["Nothing was muted."]
+        if unknown:
+            lines.append("Not known: " + html.escape(", ".join(unknown)) + ". See /entities.")
+        await self.reply(chat, "\n".join(lines))
+
+    # -- presses on alert buttons ---------------------------------------------
+
+    async def _press(self, query: CallbackQuery) -> None:
+        message = query.message  # None only for inline-mode messages, which the bot never sends
+        chat = str(message.chat.id if message is not None else query.from_user.id)
+        parsed = parse_feedback_data(query.data)
+        if parsed is None:
+            metrics.FEEDBACK_PRESSES.labels("ignored").inc()
+            await self._answer(query, "This button is no longer in use.")
+            return
+        alert_id, choice = parsed
+        try:
+            press = await asyncio.to_thread(self.store.feedback.record, alert_id, chat, choice)
+        except DBAPIError as exc:  # a locked or unreachable database: the reader may press again
+            log.warning("feedback_not_stored", alert=alert_id, chat=chat, error=str(exc.orig or exc))
+            await self._answer(query, "Sorry, that could not be saved just now. Please press again.")
+            return
+        if press is None:
+            metrics.FEEDBACK_PRESSES.labels("ignored").inc()
+            log.info("feedback_ignored", alert=alert_id, chat=chat, reason="no such alert with buttons in this chat")
+            await self._answer(query, "Sorry, I no longer know this alert; nothing was changed.")
+            return
+        metrics.FEEDBACK_PRESSES.labels(choice).inc()
+        log.info(
+            "feedback", alert=alert_id, chat=chat, choice=choice, previous=press.previous,
+            entity=press.entity_id, alias=press.alias, rule=press.rule,
+        )
+        await self._answer(query, self._thanks(press))
+        if press.previous != press.choice and message is not None:
+            await self._show_choice(chat, message.message_id, press)
+
+    def _thanks(self, press: Press) -> str:
+        if press.choice == "relevant":
+            return "Thanks: marked relevant."
+        if press.choice == "not_relevant":
+            return "Thanks: marked not relevant. It helps tune the watchlist."
+        assert press.muted_until is not None
+        return f"{self._name(press.entity_id)} muted until {press.muted_until:%d %b %H:%M} UTC. /unmute to undo."[:200]
+
+    async def _answer(self, query: CallbackQuery, text: str) -> None:
+        """answerCallbackQuery at once (no governor: it is no message); Telegram refuses
+        answers after about 15 s, which changes nothing for the stored press."""
+        try:
+            await self.bot.answer_callback_query(query.id, text=text)
+        except TelegramError as exc:
+            result = classify(exc)
+            log.info("callback_answer_failed", query=query.id, outcome=result.kind, reason=result.reason)
+
+    async def _show_choice(self, chat: str, message_id: int, press: Press) -> None:
+        """Tick the chosen button on the alert (editMessageReplyMarkup), paced like a reply."""
+        keyboard = feedback_keyboard(press.alert_id, self._name(press.entity_id), press.choice)
+        await self.governor.acquire(chat)
+        try:
+            await self.bot.edit_message_reply_markup(chat_id=int(chat), message_id=message_id, reply_markup=keyboard)
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                log.warning("feedback_markup_not_edited", chat=chat, message=message_id, reason=exc.message)
+        except TelegramError as exc:
+            result = classify(exc)
+            log.warning("feedback_markup_not_edited", chat=chat, message=message_id, outcome=result.kind, reason=result.reason)
 
     async def _status(self, chat: str, args: str, user: _User) -> None:
         if user.id not in self.admins and int(chat) not in self.admins:

@@ -93,7 +93,10 @@ class TelegramDelivery:
         self.governor = RateGovernor(
             limits or Limits(configured.per_chat_per_second, configured.per_group_per_minute, configured.global_per_second)
         )
-        self.sender = TelegramSender(self.bot, link_preview=telegram.link_preview)
+        names = {entity.id: entity.name for entity in settings.watchlist.entities}
+        self.sender = TelegramSender(
+            self.bot, link_preview=telegram.link_preview, entity_name=lambda entity_id: names.get(entity_id, entity_id)
+        )
         self.outbox = Outbox(
             store, self.sender, self.governor, outage_backoff=lambda failures: backoff(failures, cap=telegram.max_backoff)
         )

@@ -29,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from monitor.notify.console import CONSOLE_CHAT
 from monitor.notify.ratelimit import RateGovernor, backoff, is_group_chat
-from monitor.notify.telegram import Reachability, SendResult
+from monitor.notify.telegram import FeedbackButtons, Reachability, SendResult
 from monitor.ops import metrics
 from monitor.ops.logs import get_logger
 from monitor.store import OutboxRow, Store
@@ -51,7 +51,9 @@ def _always() -> bool:
 
 
 class Sender(Protocol):
-    async def send(self, chat_id: str, text_html: str, text_plain: str, *, silent: bool = False) -> SendResult: ...
+    async def send(
+        self, chat_id: str, text_html: str, text_plain: str, *, silent: bool = False, feedback: FeedbackButtons | None = None
+    ) -> SendResult: ...
 
     async def probe(self, timeout: float = 3.0) -> Reachability: ...
 
@@ -243,7 +245,9 @@ class Outbox:
         if not self.may_send():  # the role was lost while claiming: nothing was sent
             await self._db(self.store.outbox.finish_retry, row.id, attempt, 0.0, "not sent: this instance stopped being the sender")
             return
-        result = await self.sender.send(row.chat_id, row.text_html, row.text_plain, silent=row.silent)
+        # A subscriber's alert carries the feedback buttons (its id is in their data).
+        feedback = FeedbackButtons(row.id, row.feedback_entity) if row.feedback_entity else None
+        result = await self.sender.send(row.chat_id, row.text_html, row.text_plain, silent=row.silent, feedback=feedback)
         await self._record(row, attempt, result)
 
     def _note_down(self, reason: str) -> None:

@@ -37,6 +37,11 @@ shown (sent, `unchanged`: an edit re-applied after a lost answer or a crash), an
 gone (failed, `message_gone`). An edit whose answer was lost may be made again:
 the text is the same, so Telegram either applies it once or answers "not modified".
 
+A subscriber's alert carries the feedback buttons (`feedback_keyboard`): relevant,
+not relevant, mute the entity for a day. Each button's callback_data is
+"fb:<alert id>:<choice letter>", well under Telegram's 64 bytes; the bot's
+commands loop (monitor.notify.commands) handles the presses.
+
 The token is part of every request URL: nothing here logs URLs or PTB's
 exception chains verbatim (monitor.ops.logs also redacts it everywhere).
 """
@@ -51,10 +56,11 @@ import re
 import warnings
 from dataclasses import dataclass
 from http import HTTPStatus
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import httpx
-from telegram import Bot, LinkPreviewOptions, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -68,9 +74,12 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from monitor.store import Choice
+
 __all__ = [
     "CAPTION_LIMIT",
     "ErrorAnswer",
+    "FeedbackButtons",
     "Reachability",
     "SendKind",
     "SendResult",
@@ -78,6 +87,9 @@ __all__ = [
     "build_bot",
     "chat_id_param",
     "classify",
+    "feedback_data",
+    "feedback_keyboard",
+    "parse_feedback_data",
     "send_photo",
 ]
 
@@ -302,21 +314,79 @@ async def send_photo(bot: Bot, chat_id: str, photo: bytes, caption_html: str, *,
     return SendResult("sent", message_id=message.message_id, plain_fallback=True)
 
 
+# -- feedback buttons -----------------------------------------------------------
+
+_FEEDBACK_PREFIX = "fb"
+_CHOICE_CODES: dict[Choice, str] = {"relevant": "r", "not_relevant": "n", "mute": "m"}
+_CODE_CHOICES = {code: choice for choice, code in _CHOICE_CODES.items()}
+_CHOSEN_MARK = "✓ "
+_MAX_NAME_IN_BUTTON = 40
+
+
+@dataclass(frozen=True)
+class FeedbackButtons:
+    """What a subscriber's alert message offers: buttons about this alert and entity."""
+
+    alert_id: int
+    entity_id: str
+
+
+def feedback_data(alert_id: int, choice: Choice) -> str:
+    """A button's callback_data: "fb:<alert id>:<r|n|m>" (Telegram allows 1-64 bytes)."""
+    return f"{_FEEDBACK_PREFIX}:{alert_id}:{_CHOICE_CODES[choice]}"
+
+
+def parse_feedback_data(data: str | None) -> tuple[int, Choice] | None:
+    """(alert id, choice) of a feedback button's callback_data; None for anything else."""
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != _FEEDBACK_PREFIX or not parts[1].isdigit() or parts[2] not in _CODE_CHOICES:
+        return None
+    return int(parts[1]), _CODE_CHOICES[parts[2]]
+
+
+def feedback_keyboard(alert_id: int, entity_name: str, chosen: Choice | None = None) -> InlineKeyboardMarkup:
+    """Relevant / not relevant on one row, the mute on the next; the chosen one ticked."""
+    if len(entity_name) > _MAX_NAME_IN_BUTTON:
+        entity_name = entity_name[: _MAX_NAME_IN_BUTTON - 1] + "…"
+    labels: dict[Choice, str] = {
+        "relevant": "👍 Relevant",
+        "not_relevant": "👎 Not relevant",
+        "mute": f"🔕 Mute {entity_name} for a day",
+    }
+
+    def button(choice: Choice) -> InlineKeyboardButton:
+        mark = _CHOSEN_MARK if choice == chosen else ""
+        return InlineKeyboardButton(mark + labels[choice], callback_data=feedback_data(alert_id, choice))
+
+    return InlineKeyboardMarkup([[button("relevant"), button("not_relevant")], [button("mute")]])
+
+
 class TelegramSender:
     """Sends one alert text; never raises for API or network trouble."""
 
-    def __init__(self, bot: Bot, *, link_preview: bool = False) -> None:
+    def __init__(self, bot: Bot, *, link_preview: bool = False, entity_name: Callable[[str], str] = str) -> None:
         self.bot = bot
         # One link per alert, so at most one preview; off by default (no preview spam).
         self._preview = LinkPreviewOptions(is_disabled=not link_preview, prefer_small_media=True)
+        self._entity_name = entity_name  # entity id -> display name, for the mute button
 
-    async def send(self, chat_id: str, text_html: str, text_plain: str, *, silent: bool = False) -> SendResult:
+    def _keyboard(self, feedback: FeedbackButtons | None) -> InlineKeyboardMarkup | None:
+        if feedback is None:
+            return None
+        return feedback_keyboard(feedback.alert_id, self._entity_name(feedback.entity_id))
+
+    async def send(
+        self, chat_id: str, text_html: str, text_plain: str, *, silent: bool = False, feedback: FeedbackButtons | None = None
+    ) -> SendResult:
         """`silent`: delivered without a sound (disable_notification), for low-priority
-        messages: digests, alerts held by quiet hours."""
+        messages: digests, alerts held by quiet hours. `feedback`: a subscriber's alert,
+        with its buttons."""
         target = chat_id_param(chat_id)
+        keyboard = self._keyboard(feedback)
         try:
             message: Message = await self.bot.send_message(
-                target, text_html, parse_mode="HTML", link_preview_options=self._preview, disable_notification=silent
+                target, text_html, parse_mode="HTML", link_preview_options=self._preview, disable_notification=silent,
+                reply_markup=keyboard,
             )
             return SendResult("sent", message_id=message.message_id)
         except BadRequest as exc:
@@ -328,7 +398,7 @@ class TelegramSender:
         # Telegram rejected the HTML before storing anything: plain text is safe to send.
         try:
             message = await self.bot.send_message(
-                target, text_plain, link_preview_options=self._preview, disable_notification=silent
+                target, text_plain, link_preview_options=self._preview, disable_notification=silent, reply_markup=keyboard
             )
         except TelegramError as exc:
             result = classify(exc)
@@ -338,17 +408,22 @@ class TelegramSender:
             )
         return SendResult("sent", message_id=message.message_id, reason=f"sent as plain text: {first_reason}", plain_fallback=True)
 
-    async def edit(self, chat_id: str, message_id: int, text_html: str, text_plain: str) -> SendResult:
+    async def edit(
+        self, chat_id: str, message_id: int, text_html: str, text_plain: str, *, feedback: FeedbackButtons | None = None
+    ) -> SendResult:
         """Replace the text of a message the bot sent (editMessageText).
 
         "message is not modified" means this very text is already shown (an edit whose
         answer was lost, re-applied): sent, with `unchanged`. A deleted message is a
         failure with `message_gone`. Like `send`, HTML Telegram refuses goes again as
-        plain text."""
+        plain text. A subscriber's alert keeps its feedback buttons only when `feedback`
+        is given: an edit without reply_markup takes them away."""
         target = chat_id_param(chat_id)
+        keyboard = self._keyboard(feedback)
         try:
             await self.bot.edit_message_text(
-                text_html, chat_id=target, message_id=message_id, parse_mode="HTML", link_preview_options=self._preview
+                text_html, chat_id=target, message_id=message_id, parse_mode="HTML", link_preview_options=self._preview,
+                reply_markup=keyboard,
             )
             return SendResult("sent", message_id=message_id)
         except BadRequest as exc:
@@ -361,7 +436,7 @@ class TelegramSender:
             return classify(exc)
         try:
             await self.bot.edit_message_text(
-                text_plain, chat_id=target, message_id=message_id, link_preview_options=self._preview
+                text_plain, chat_id=target, message_id=message_id, link_preview_options=self._preview, reply_markup=keyboard
             )
         except BadRequest as exc:
             if isinstance(exc, TimedOut) or not (_is_not_modified(exc) or _is_message_gone(exc)):

@@ -45,6 +45,13 @@ ALERT_RETRIES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+# Bumped by the bot (monitor/notify/commands.py) for each stored press on an alert's buttons.
+FEEDBACK_PRESSES = Counter(
+    "monitor_feedback_presses",
+    "Readers' presses on alert buttons, by choice (relevant, not_relevant, mute; ignored: unknown or old alert).",
+    ["choice"],
+    registry=REGISTRY,
+)
 TELEGRAM_AVAILABLE = Gauge(
     "monitor_telegram_available",
     "1 while the Bot API answers the sender, 0 while it is down or unreachable (alerts are held).",

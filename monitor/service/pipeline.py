@@ -364,16 +364,21 @@ async def _plan_entry(
     text = f"{entry.title}\n\n{body}" if entry.title else body
     found = runtime.matcher.match(text)
     mentions = [
-        FoundMention(m.entity_id, m.name, mention.text, mention.start, mention.end) for m in found for mention in m.mentions
+        FoundMention(m.entity_id, m.name, mention.text, mention.start, mention.end, mention.alias, mention.rule)
+        for m in found
+        for mention in m.mentions
     ]
     queued: list[QueuedAlert] = []
     too_old = False
     if found:
         too_old = first_poll and not _recent_enough(entry, config.defaults.backfill, store.database.now())
         if not too_old:
-            subscribers: dict[str, ChatPreferences] = {}
+            # chat -> (its delivery choices, the matched entities it follows and has not
+            # muted, first-mentioned first)
+            subscribers: dict[str, tuple[ChatPreferences, list[str]]] = {}
             if config.telegram.token:  # a database read: in a thread, like every store call
-                subscribers = await asyncio.to_thread(_subscribers_of, store, [m.entity_id for m in found])
+                by_first_mention = sorted(found, key=lambda m: min(x.start for x in m.mentions))
+                subscribers = await asyncio.to_thread(_subscribers_of, store, [m.entity_id for m in by_first_mention])
             queued = _alerts_for(runtime, subscribers, entry, outlet, text, found, store.database.now())
     item = NewItem(
         feed_id=state.id,
@@ -451,14 +456,17 @@ def alert_content(
     )
 
 
-def _subscribers_of(store: Store, entity_ids: list[str]) -> dict[str, ChatPreferences]:
-    """Active subscribers following any of these entities, with their delivery choices."""
-    return store.preferences.for_chats(store.subscribers.following(entity_ids))
+def _subscribers_of(store: Store, entity_ids: list[str]) -> dict[str, tuple[ChatPreferences, list[str]]]:
+    """Active subscribers following any of these entities and not muting all of those,
+    with their delivery choices and the entities the alert is about for them."""
+    about = store.subscribers.recipients(entity_ids)
+    prefs = store.preferences.for_chats(list(about))
+    return {chat: (prefs.get(chat, ChatPreferences()), entities) for chat, entities in about.items()}
 
 
 def _alerts_for(
     runtime: Runtime,
-    subscribers: dict[str, ChatPreferences],
+    subscribers: dict[str, tuple[ChatPreferences, list[str]]],
     entry: FeedEntry,
     outlet: str,
     text: str,
@@ -467,18 +475,22 @@ def _alerts_for(
 ) -> list[QueuedAlert]:
     """One outbox row per chat, each as monitor.notify.priority routes it for that chat:
     to be sent now, held until the chat's quiet hours end (then sent silently), or
-    collected for the chat's digest (status 'digest')."""
+    collected for the chat's digest (status 'digest'). A subscriber's alert carries the
+    feedback buttons about the first-mentioned entity it follows and has not muted;
+    only those entities route it (a muted one makes nothing immediate)."""
     content = alert_content(entry.title, entry.url or "", outlet, entry.published, text, found)
     html, plain = format_alert_html(content), format_alert_plain(content)
     entity_ids = [m.entity_id for m in found]
-    chats: dict[str, ChatPreferences | None] = {runtime.alert_chat: None}  # the channel: no choices of its own
+    # the channel: no choices of its own, no buttons
+    chats: dict[str, tuple[ChatPreferences | None, list[str]]] = {runtime.alert_chat: (None, entity_ids)}
     for chat, chosen in subscribers.items():
         chats.setdefault(chat, chosen)
     queued = []
-    for chat, prefs in chats.items():
-        way = route(entity_ids, runtime.rules, prefs, now)
+    for chat, (prefs, about) in chats.items():
+        way = route(about, runtime.rules, prefs, now)
         if way.kind == "digest":
             queued.append(QueuedAlert(chat, html, plain, status="digest", silent=True))
         else:
-            queued.append(QueuedAlert(chat, html, plain, silent=way.silent, not_before=way.not_before))
+            buttons = about[0] if prefs is not None else None
+            queued.append(QueuedAlert(chat, html, plain, silent=way.silent, not_before=way.not_before, feedback_entity=buttons))
     return queued

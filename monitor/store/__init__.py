@@ -1,10 +1,11 @@
 """Persistence: the schema and its migrations (schema.py), the connection owner
 (database.py), one repository per concern (feeds, items, stories, outbox,
-subscribers, values, instances, preferences, digests) bundled by `Store`, and the read-only queries for people at a terminal
+subscribers, values, instances, preferences, digests, feedback) bundled by `Store`, and the read-only queries for people at a terminal
 (reports.py: recent, search, stats; mentions.py: the articles behind `report`)."""
 
 from monitor.store.database import Clock, Database, aware, database_problem, display_url, utcnow
 from monitor.store.digests import DigestEntry, DigestPart, DigestRepository
+from monitor.store.feedback import CHOICES, MUTE_FOR, Choice, FeedbackRepository, Press
 from monitor.store.feeds import ClaimRefused, FeedRepository, FeedState, NextPoll
 from monitor.store.instances import InstanceInfo, InstanceRepository, LeaseGrant, listen_for_alerts
 from monitor.store.items import AlertsForStored, FoundMention, ItemRepository, NewItem, QueuedAlert, StoreResult
@@ -16,14 +17,18 @@ from monitor.store.subscribers import SubscriberRepository, Subscription
 from monitor.store.values import ValueRepository
 
 __all__ = [
+    "CHOICES",
+    "MUTE_FOR",
     "AlertsForStored",
     "ClaimRefused",
     "ChatPreferences",
+    "Choice",
     "Clock",
     "Database",
     "DigestEntry",
     "DigestPart",
     "DigestRepository",
+    "FeedbackRepository",
     "FeedRepository",
     "FeedState",
     "FoundMention",
@@ -37,6 +42,7 @@ __all__ = [
     "OutboxRow",
     "Placement",
     "PreferenceRepository",
+    "Press",
     "QueuedAlert",
     "QuietSetting",
     "Store",

@@ -39,6 +39,8 @@ class FoundMention:
     mention: str
     start: int
     end: int
+    alias: str = ""  # the watchlist alias that matched (Mention.alias)
+    rule: str = ""  # how it was found (Mention.rule): reader feedback is traced to both
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class QueuedAlert:
     status: str = "queued"
     silent: bool = False  # sent with disable_notification
     not_before: datetime | None = None  # held until then (quiet hours); None: at once
+    feedback_entity: str | None = None  # a subscriber's alert: the entity its feedback buttons are about
 
 
 def _alert_row(alert: QueuedAlert, item_id: int, now: datetime) -> dict[str, Any]:
@@ -61,6 +64,7 @@ def _alert_row(alert: QueuedAlert, item_id: int, now: datetime) -> dict[str, Any
         "text_plain": alert.text_plain,
         "status": alert.status,
         "silent": alert.silent,
+        "feedback_entity": alert.feedback_entity,
         "attempts": 0,
         "created_at": now,
         "next_attempt_at": max(alert.not_before, now) if alert.not_before is not None else now,
@@ -230,6 +234,8 @@ class ItemRepository:
                         "mention_start": m.start,
                         "mention_end": m.end,
                         "matched_at": now,
+                        "alias": m.alias[:500] or None,
+                        "rule": m.rule[:500] or None,
                     }
                     for m in mentions
                 ],

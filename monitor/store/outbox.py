@@ -46,6 +46,7 @@ class OutboxRow:
     created_at: datetime
     published_at: datetime | None = None  # the item's, for the publish-to-alert latency
     silent: bool = False  # send with disable_notification (digests, alerts held by quiet hours)
+    feedback_entity: str | None = None  # set: the message carries the feedback buttons about this entity
 
 
 class OutboxRepository:
@@ -70,7 +71,7 @@ class OutboxRepository:
         return [
             OutboxRow(
                 r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"],
-                aware(r["created_at"]), aware(r["published_at"]), bool(r["silent"]),
+                aware(r["created_at"]), aware(r["published_at"]), bool(r["silent"]), r["feedback_entity"],
             )
             for r in rows
         ]

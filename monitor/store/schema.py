@@ -101,6 +101,9 @@ matches = Table(
     Column("mention_start", Integer, nullable=False),
     Column("mention_end", Integer, nullable=False),
     Column("matched_at", DateTime(timezone=True), nullable=False),
+    # What found the mention (Mention.alias / Mention.rule): reader feedback is traced to it (v8).
+    Column("alias", String(500)),
+    Column("rule", String(500)),
     Index("ix_matches_entity", "entity_id", "matched_at"),
     Index("ix_matches_item", "item_id"),
 )
@@ -131,6 +134,9 @@ alerts = Table(
     Column("edits", Integer, nullable=False, default=0),  # edits Telegram applied
     # Sent with disable_notification (digests, alerts held by quiet hours) (v7).
     Column("silent", Boolean, nullable=False, default=False, server_default=text("false")),
+    # The entity a subscriber's alert is about: set, the message carries the feedback
+    # buttons (relevant / not relevant / mute it for a day); NULL for the channel (v8).
+    Column("feedback_entity", String(200)),
     UniqueConstraint("item_id", "chat_id", name="uq_alerts_item_chat"),
     Index("ix_alerts_due", "status", "next_attempt_at"),
     Index("ix_alerts_sent_at", "status", "sent_at"),
@@ -367,6 +373,54 @@ def _v7_priorities_digests_quiet_hours(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_alerts_chat_status ON alerts (chat_id, status)"))
 
 
+# -- reader feedback -------------------------------------------------------
+# One current choice per (alert, chat): a second press replaces the first. No foreign
+# key to alerts: the marks (with the entity, alias and rule copied at press time) are
+# the history `monitor stats --feedback` counts, and outlive deleted alerts.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, nullable=False),
+    Column("item_id", Integer),
+    Column("chat_id", String(100), nullable=False),
+    Column("choice", String(20), nullable=False),  # relevant, not_relevant, mute
+    Column("entity_id", String(200), nullable=False),
+    Column("alias", String(500)),
+    Column("rule", String(500)),
+    Column("mention_start", Integer),  # the mention the mark is about, in the item's matched text
+    Column("mention_end", Integer),
+    Column("pressed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("alert_id", "chat_id", name="uq_feedback_alert_chat"),
+    Index("ix_feedback_entity", "entity_id"),
+)
+
+# A subscriber's "mute this entity": no alerts of it to that chat until `until`.
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("chat_id", String(100), primary_key=True),
+    Column("entity_id", String(200), primary_key=True),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _v8_feedback(conn: Connection) -> None:
+    # Databases created before v8 lack the columns; newer ones got them from create_all.
+    inspector = inspect(conn)
+    present = set(inspector.get_table_names())
+    columns = {table: {c["name"] for c in inspector.get_columns(table)} for table in ("matches", "alerts") if table in present}
+    for table, column, kind in (
+        ("matches", "alias", "VARCHAR(500)"),
+        ("matches", "rule", "VARCHAR(500)"),
+        ("alerts", "feedback_entity", "VARCHAR(200)"),
+    ):
+        if table in columns and column not in columns[table]:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+    metadata.create_all(conn, tables=[feedback, mutes])
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial,
     _v2_delivery_attempts,
@@ -375,6 +429,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v5_stories,
     _v6_instances,
     _v7_priorities_digests_quiet_hours,
+    _v8_feedback,
 ]
 
 

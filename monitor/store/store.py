@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monitor.store.database import Clock, Database, utcnow
 from monitor.store.digests import DigestRepository
+from monitor.store.feedback import FeedbackRepository
 from monitor.store.feeds import FeedRepository
 from monitor.store.instances import InstanceRepository
 from monitor.store.items import ItemRepository
@@ -31,6 +32,7 @@ class Store:
         self.instances = InstanceRepository(self.database)
         self.preferences = PreferenceRepository(self.database)
         self.digests = DigestRepository(self.database)
+        self.feedback = FeedbackRepository(self.database)
 
     @property
     def display_url(self) -> str:

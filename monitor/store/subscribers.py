@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from monitor.store.database import Database
-from monitor.store.schema import subscribers, subscriptions
+from monitor.store.schema import mutes, subscribers, subscriptions
 
 __all__ = ["SubscriberRepository", "Subscription"]
 
@@ -106,3 +106,46 @@ class SubscriberRepository:
                 .order_by(subscribers.c.chat_id)
             ).all()
         return [r[0] for r in rows]
+
+    def recipients(self, entity_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Who gets an alert about an item matching `entity_ids`: chat id -> the ones of
+        those entities the active subscriber follows and has not muted (a reader's
+        "mute for a day", monitor.store.feedback), in the order given. A chat left with
+        none is not listed: an alert matching a muted entity still goes when it also
+        matches another followed, unmuted one."""
+        wanted = list(dict.fromkeys(entity_ids))
+        if not wanted:
+            return {}
+        now = self._db.now()
+        with self._db.read() as conn:
+            chats = conn.execute(
+                select(subscribers.c.chat_id, subscribers.c.all_entities)
+                .where(
+                    subscribers.c.active.is_(True),
+                    or_(
+                        subscribers.c.all_entities.is_(True),
+                        select(subscriptions.c.entity_id)
+                        .where(subscriptions.c.chat_id == subscribers.c.chat_id, subscriptions.c.entity_id.in_(wanted))
+                        .exists(),
+                    ),
+                )
+                .order_by(subscribers.c.chat_id)
+            ).all()
+            followed: dict[str, set[str]] = {}
+            for chat, entity in conn.execute(
+                select(subscriptions.c.chat_id, subscriptions.c.entity_id).where(subscriptions.c.entity_id.in_(wanted))
+            ):
+                followed.setdefault(chat, set()).add(entity)
+            muted: dict[str, set[str]] = {}
+            for chat, entity in conn.execute(
+                select(mutes.c.chat_id, mutes.c.entity_id).where(mutes.c.entity_id.in_(wanted), mutes.c.until > now)
+            ):
+                muted.setdefault(chat, set()).add(entity)
+        found: dict[str, list[str]] = {}
+        for chat, everything in chats:
+            mine = [
+                e for e in wanted if (everything or e in followed.get(chat, ())) and e not in muted.get(chat, ())
+            ]
+            if mine:
+                found[chat] = mine
+        return found
