@@ -1091,53 +1091,6 @@ class FakeTelegram:
         return self._message_json(message, chat)
 
 
-@dataclass
-class CallbackQueryRecord:
-    """A button press the fake handed out, and its answer."""
-
-    id: str
-    chat_id: int
-    message_id: int
-    data: str | None
-    pressed: float  # time.monotonic() of the press
-    answered: bool = False
-    answer: str | None = None
-
-
-def _inline_keyboard(params: dict[str, Any]) -> dict[str, Any] | None:
-    """The reply_markup of a call, checked as Telegram checks an inline keyboard."""
-    markup = params.get("reply_markup")
-    if markup is None:
-        return None
-    if not isinstance(markup, dict):
-        raise _bad_request("can't parse reply keyboard markup JSON object")
-    rows = markup.get("inline_keyboard")
-    if rows is None:
-        return markup  # another kind of keyboard: recorded as sent
-    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise _bad_request("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array of Arrays")
-    for row in rows:
-        for button in row:
-            if not isinstance(button, dict) or not isinstance(button.get("text"), str):
-                raise _bad_request("can't parse inline keyboard button: Text must be a String")
-            data = button.get("callback_data")
-            if data is None and not button.get("url"):
-                raise _bad_request("text buttons are unallowed in the inline keyboard")
-            if data is not None and not 1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
-                raise _bad_request("BUTTON_DATA_INVALID")
-    return markup
-
-
-def _button_data(message: Message, label: str) -> str:
-    """The callback_data of the button whose text contains `label`."""
-    rows = (message.reply_markup or {}).get("inline_keyboard") or []
-    for row in rows:
-        for button in row:
-            if label.lower() in button.get("text", "").lower() and "callback_data" in button:
-                return str(button["callback_data"])
-    raise KeyError(f"no button {label!r} under message {message.message_id}")
-
-
     # -- photos (sendPhoto) ----------------------------------------------------
 
     def _reset_photos(self) -> None:
@@ -1203,6 +1156,53 @@ def _button_data(message: Message, label: str) -> str:
         if entities:
             data["caption_entities"] = entities
         return data
+
+
+@dataclass
+class CallbackQueryRecord:
+    """A button press the fake handed out, and its answer."""
+
+    id: str
+    chat_id: int
+    message_id: int
+    data: str | None
+    pressed: float  # time.monotonic() of the press
+    answered: bool = False
+    answer: str | None = None
+
+
+def _inline_keyboard(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The reply_markup of a call, checked as Telegram checks an inline keyboard."""
+    markup = params.get("reply_markup")
+    if markup is None:
+        return None
+    if not isinstance(markup, dict):
+        raise _bad_request("can't parse reply keyboard markup JSON object")
+    rows = markup.get("inline_keyboard")
+    if rows is None:
+        return markup  # another kind of keyboard: recorded as sent
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise _bad_request("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array of Arrays")
+    for row in rows:
+        for button in row:
+            if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+                raise _bad_request("can't parse inline keyboard button: Text must be a String")
+            data = button.get("callback_data")
+            if data is None and not button.get("url"):
+                raise _bad_request("text buttons are unallowed in the inline keyboard")
+            if data is not None and not 1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
+                raise _bad_request("BUTTON_DATA_INVALID")
+    return markup
+
+
+def _button_data(message: Message, label: str) -> str:
+    """The callback_data of the button whose text contains `label`."""
+    rows = (message.reply_markup or {}).get("inline_keyboard") or []
+    for row in rows:
+        for button in row:
+            if label.lower() in button.get("text", "").lower() and "callback_data" in button:
+                return str(button["callback_data"])
+    raise KeyError(f"no button {label!r} under message {message.message_id}")
 
 
 MAX_CAPTION_LENGTH = 1024  # UTF-16 code units of a caption after entity parsing
