@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from conftest import ManualClock
-from monitor.store import FoundMention, NewItem, QueuedAlert, Store
+from monitor.store import FoundMention, NewItem, QueuedAlert, Store, reports
 from monitor.store.schema import MIGRATIONS
 
 
@@ -78,6 +78,17 @@ def test_marks_mutes_and_recipients(url):
         assert store.subscribers.recipients(["camp-taji"]) == {"42": ["camp-taji"]}
         with store.database.read() as conn:
             assert conn.execute(text("SELECT count(*) FROM feedback")).scalar() == 1
+
+        # The counts behind `monitor stats --feedback` (only sent alerts count as sent).
+        store.outbox.finish_sent(alert, store.outbox.claim(alert) or 0, 11)
+        store.feedback.record(alert, "42", "not_relevant")
+        stats = reports.feedback_stats(store, min_marks=1)
+        [entity] = stats.entities
+        assert (entity.entity_id, entity.sent, entity.relevant, entity.not_relevant, entity.muted) == ("camp-taji", 1, 0, 1, 0)
+        [alias] = stats.aliases
+        assert (alias.alias, alias.sent, alias.not_relevant) == ("Taji", 1, 1)
+        [suggestion] = stats.suggestions
+        assert suggestion.alias == "Taji" and {"market", "traders", "harvest"} <= {w for w, _ in suggestion.words}
     finally:
         store.close()
 
