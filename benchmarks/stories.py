@@ -16,6 +16,13 @@ in the same run. Goal: assigning costs less than extracting.
 --sweep prints precision/recall over a grid of the two similarity thresholds
 (the evidence for the defaults in docs/STORIES.md); --errors lists wrong merges
 and split events.
+
+--service measures story assignment as the service runs it: each article stored
+through the real Store (SQLite file) with and without the StoryKeeper placing it
+in its transaction (lock, catch-up query, reading the item back, assigning,
+writing the story), the rebuild of the assigner at start from the open
+stories, and the resident memory a fresh process adds for monitor.stories and
+its state (measured in subprocesses, VmRSS from /proc).
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import argparse
 import gzip
 import json
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -139,12 +148,94 @@ def extraction_cost(rounds: int) -> float | None:
     return statistics.median(per_page)
 
 
+_RSS_PROBE = """
+import sys
+from dataclasses import replace
+sys.path[:0] = {paths!r}
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+import monitor.service.lifecycle  # what `monitor run` imports before any story is placed
+base = rss()
+from monitor.stories import StoryAssigner, StorySettings
+assigner = StoryAssigner(StorySettings())
+engine = rss()
+from story_set import read_records, stored_articles
+articles, _ = stored_articles(read_records(STORIES / "stories.jsonl"))
+start, span = articles[0].published, (articles[-1].published - articles[0].published).total_seconds()
+for article in articles:  # all within one day: every story stays open (as crowded_day)
+    assigner.assign(replace(article, published=start + (article.published - start) * (86400 / span)))
+print(base, engine, rss(), len(assigner.stories()))
+"""
+
+
+def resident_memory() -> tuple[float, float, float, int]:
+    """(MB resident after importing the service, + monitor.stories and an assigner, + every
+    labelled article open in it; open stories), in a fresh interpreter."""
+    code = _RSS_PROBE.format(paths=[str(REPO), str(REPO / "tests")]).replace("STORIES", f"__import__('pathlib').Path({str(DATA.parent)!r})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    base, engine, full, stories = out
+    return float(base), float(engine), float(full), int(stories)
+
+
+def service_cost(articles: list[Article], rounds: int) -> tuple[float, float, float]:
+    """(seconds per article stored with its story placed, without stories, rebuilding the
+    assigner from the open stories once), best of `rounds`, on a SQLite file."""
+    import logging
+
+    from monitor.config import StoriesConfig
+    from monitor.ops.logs import configure_logging
+    from monitor.service.stories import StoryKeeper
+    from monitor.store import FoundMention, NewItem, QueuedAlert, Store
+
+    configure_logging(level=logging.WARNING)  # the service logs a line per placement: not measured here
+
+    crowded = crowded_day(articles)
+    best_with = best_without = best_rebuild = float("inf")
+    for _ in range(rounds):
+        for placing in (True, False):
+            with tempfile.TemporaryDirectory() as folder:
+                moment = [crowded[0].published]
+                store = Store(f"sqlite:///{folder}/bench.db", clock=lambda: moment[0])
+                keeper = StoryKeeper(store.stories, StoriesConfig(), store.database.clock)
+                feeds = {}
+                batches = []
+                for n, article in enumerate(crowded):
+                    if article.outlet not in feeds:
+                        feeds[article.outlet] = store.feeds.ensure(f"https://example.org/{len(feeds)}.xml", article.outlet).id
+                    title_entities = article.title_entities or frozenset()
+                    mentions = [
+                        FoundMention(e, e, e, 0 if e in title_entities else len(article.title) + 2, 1) for e in sorted(article.entities)
+                    ]
+                    item = NewItem(feeds[article.outlet], f"g{n}", article.url, None, article.title, article.published,
+                                   article.text, "page", None, article.lang)
+                    batches.append((article.published, item, mentions))
+                started = time.perf_counter()
+                for published, item, mentions in batches:
+                    moment[0] = published
+                    store.items.add(item, mentions, [QueuedAlert("@channel", "x", "x")], keeper if placing else None)
+                per_item = (time.perf_counter() - started) / len(batches)
+                if placing:
+                    best_with = min(best_with, per_item)
+                    rebuilt = StoryKeeper(store.stories, StoriesConfig(), store.database.clock)
+                    started = time.perf_counter()
+                    with store.database.read() as conn:
+                        rebuilt._rebuild(conn)
+                    best_rebuild = min(best_rebuild, time.perf_counter() - started)
+                else:
+                    best_without = min(best_without, per_item)
+                store.close()
+    return best_with, best_without, best_rebuild
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sweep", action="store_true", help="precision/recall over a grid of thresholds")
     parser.add_argument("--errors", action="store_true", help="list wrong merges and split events")
     parser.add_argument("--ablations", action="store_true", help="quality with one layer or rule turned off")
     parser.add_argument("--heldout", action="store_true", help="measure the held-out set instead")
+    parser.add_argument("--service", action="store_true", help="cost of assignment in the service: store, rebuild, memory")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
@@ -228,6 +319,23 @@ def main() -> int:
         print(
             f"trafilatura extraction of one typical page (median of the shared news pages): {1000 * extract_seconds:.2f} ms"
             f" -> assigning costs {assign_seconds / extract_seconds:.2f}x an extraction (goal: < 1)"
+        )
+
+    if args.service:
+        with_story, without, rebuild = service_cost(articles, args.rounds)
+        print(
+            f"\nin the service (SQLite file, all {len(articles)} articles within one day):"
+            f" storing an article {1000 * without:.2f} ms without stories, {1000 * with_story:.2f} ms with its story"
+            f" placed in the same transaction (+{1000 * (with_story - without):.2f} ms)"
+        )
+        if extract_seconds is not None:
+            print(f"  story placement costs {(with_story - without) / extract_seconds:.2f}x an extraction")
+        print(f"  rebuilding the assigner at start from {len(articles)} open articles: {rebuild:.2f} s")
+        base, engine, full, open_stories = resident_memory()
+        print(
+            f"resident memory of a fresh process: {base:.0f} MB with the service's modules imported,"
+            f" {engine:.0f} MB (+{engine - base:.0f}) with monitor.stories and an assigner,"
+            f" {full:.0f} MB (+{full - engine:.0f}) holding {open_stories} open stories of {len(articles)} articles"
         )
     return 0
 

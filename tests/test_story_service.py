@@ -9,6 +9,7 @@ API. The reports are our own writing, modelled on wire reporting of rocket attac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
@@ -19,7 +20,9 @@ from xml.sax.saxutils import escape
 
 from conftest import write_config
 from monitor.cli import main
+from monitor.config import load_settings
 from monitor.notify import CONSOLE_CHAT
+from monitor.store import Store
 
 NOW = datetime.now(timezone.utc)
 
@@ -224,8 +227,6 @@ FOLLOWS_ASAD = 7002  # follows Ain al-Asad only
 
 
 def test_a_subscriber_gets_a_new_message_when_the_story_gains_an_entity_they_follow(tmp_path, site, fake_telegram):
-    from monitor.store import Store
-
     fake_telegram.add_chat(CHANNEL_ID, "channel", username="iraq_watch")
     for chat in (FOLLOWS_KH, FOLLOWS_ASAD):
         fake_telegram.add_chat(chat, "private")
@@ -253,3 +254,41 @@ def test_a_subscriber_gets_a_new_message_when_the_story_gains_an_entity_they_fol
     # Nothing new for the channel or the subscriber who already has the story.
     assert len(fake_telegram.calls_to("sendMessage")) == 3
     assert rows(db, "SELECT chat_id FROM alerts ORDER BY id")[-1] == (str(FOLLOWS_KH),)
+
+
+async def test_the_bots_recent_lists_stories(tmp_path, site, fake_telegram):
+    from test_bot import Conversation, start_bot
+
+    await asyncio.to_thread(three_outlets_and_another_event, tmp_path, site)  # `run --once` has its own event loop
+    fake_telegram.set_rate_limits(None)
+    fake_telegram.add_channel("@iraq_watch", CHANNEL_ID)
+    telegram = {"token": fake_telegram.token, "channel": "@iraq_watch", "api_base_url": fake_telegram.base_url}
+    settings = load_settings(write_config(tmp_path, [], telegram=telegram))
+    store = Store(settings.config.storage.url)
+    delivery = await start_bot(settings, store)
+    try:
+        talk = Conversation(fake_telegram)
+        answer = await talk.say(FOLLOWS_KH, "/recent")
+        lines = answer.splitlines()
+        assert len(lines) == 4  # two stories, two lines each
+        asad = lines.index(next(line for line in lines if ASAD_WIRE[0] in line))
+        assert lines[asad + 1].startswith("  3 reports · Tigris Wire, ") and "Ain al-Asad" in lines[asad + 1]
+        assert any(line.startswith("  1 report · Euphrates Monitor") for line in lines)
+        answer = await talk.say(FOLLOWS_KH, "/recent syrian-democratic-forces")
+        assert SDF_RAID[0] in answer and ASAD_WIRE[0] not in answer
+    finally:
+        await delivery.stop()
+        store.close()
+
+
+def test_a_bad_stories_section_is_rejected_with_file_line_and_field(tmp_path, capsys):
+    config = write_config(tmp_path, stories={"join_window": "96h", "max_story_age": "72h"})
+    code, out, err = cli(capsys, config, "check-config")
+    assert code == 2 and out == ""
+    assert "monitor.yaml:" in err and "stories" in err and "join_window must not be longer than max_story_age" in err
+    config = write_config(tmp_path, stories={"same_language_treshold": 0.4})  # a typo is an error, not ignored
+    code, out, err = cli(capsys, config, "check-config")
+    assert code == 2 and "same_language_treshold" in err
+    config = write_config(tmp_path, stories={"enabled": False, "join_window": "12h"})
+    code, out, err = cli(capsys, config, "check-config")
+    assert code == 0, err
