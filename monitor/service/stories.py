@@ -92,7 +92,7 @@ class StoryKeeper:
         self._last_seen = 0  # the highest item id placed in a story that the assigner knows
         self._stale = True  # rebuild from the database before the next placement
         self._lock = threading.Lock()
-        self._placed = False  # within the current turn
+        self._placed: int | None = None  # the item placed within the current turn
         self._alerted: dict[int, tuple[Placement, list[str]]] = {}
 
     def configure(self, config: StoriesConfig) -> None:
@@ -109,13 +109,13 @@ class StoryKeeper:
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
         with self._lock:
-            self._placed = False
+            self._placed = None
             try:
                 yield
             except BaseException:
-                if self._placed:  # the assigner holds an article the database does not
+                if self._placed is not None:  # the assigner holds an article the database does not
                     self._stale = True
-                    self._alerted.clear()
+                    self._alerted.pop(self._placed, None)
                 raise
 
     def place(self, conn: Connection, item_id: int) -> Placement:
@@ -127,7 +127,7 @@ class StoryKeeper:
         else:
             self._catch_up(conn, item_id)
         assert self._assigner is not None
-        self._placed = True
+        self._placed = item_id
         decision = self._assigner.assign(to_article(article))
         self._last_seen = max(self._last_seen, item_id)
         placement = Placement(
