@@ -254,3 +254,18 @@ def test_an_empty_report_still_draws_a_chart():
     png = daily_mentions_png(summarise([], since, until))
     assert Image.open(io.BytesIO(png)).size == (1080, 1080)
     assert not set(COLOURS) & colours_in(png)
+
+
+def test_stories_are_counted_once_per_entity_and_unplaced_articles_count_alone():
+    week = [
+        MatchedArticle(1, "Wire", NOW - timedelta(days=2), (KH, TAJI), story_id=1),
+        MatchedArticle(2, "Regional", NOW - timedelta(days=2), (KH,), story_id=1),  # the same event elsewhere
+        MatchedArticle(3, "Briefs", NOW - timedelta(days=1), (KH,), story_id=3),
+        MatchedArticle(4, "Briefs", NOW - timedelta(days=1), (TAJI,)),  # stored before stories: its own
+    ]
+    report = summarise(week, NOW - timedelta(days=7), NOW)
+    by_id = {e.id: e for e in report.entities}
+    assert (by_id["kataeb-hezbollah"].articles, by_id["kataeb-hezbollah"].stories) == (3, 2)
+    assert (by_id["taji-base"].articles, by_id["taji-base"].stories) == (2, 2)
+    assert report_json(report)["entities"][0]["stories"] == 2
+    assert "Kataeb Hezbollah</b> 3 (2 stories)" in telegram_caption(report)

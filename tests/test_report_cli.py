@@ -112,12 +112,13 @@ def test_the_table_shows_each_entity_with_its_outlets_and_company(tmp_path, caps
     code, out, err = report(capsys, write_config(tmp_path))
     assert code == 0, err
     assert "6 article(s) naming tracked entities" in out
-    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") == 5}
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") == 6}
     assert set(rows) == {"Kataeb Hezbollah (kataeb-hezbollah)", "Camp Taji (taji-base)", "Hashed al-Shaabi (Popular Mobilization Forces) (hashed-al-shaabi)"}
     kh = [cell.strip() for cell in rows["Kataeb Hezbollah (kataeb-hezbollah)"].split("│")[1:-1]]
     assert kh == [
         "Kataeb Hezbollah (kataeb-hezbollah)",
         "4",
+        "4",  # stored without stories: each article is its own
         "Wire 2, briefs.example 1, Regional 1",
         "Camp Taji 1, Hashed al-Shaabi (Popular Mobilization Forces) 1",
     ]
@@ -209,3 +210,43 @@ def test_articles_found_by_a_real_run_are_reported_on_their_publication_days(tmp
     assert [c["id"] for c in by_id["kataeb-hezbollah"]["co_mentions"]] == ["taji-base", "hashed-al-shaabi"]
     taji_days = {day for day, n in by_id["taji-base"]["daily"].items() if n}
     assert taji_days == {(now - timedelta(days=0.2)).date().isoformat(), (now - timedelta(days=5.5)).date().isoformat()}
+
+
+def test_a_story_told_by_two_outlets_counts_as_one_story(tmp_path, site, capsys):
+    """`monitor run --once`: a wire report and its reprint in another outlet are one story;
+    an unrelated report the day before is another. Articles 3, stories 2."""
+    now = datetime.now(timezone.utc)
+    wire_text = (
+        "Three rockets struck near the runway of Camp Taji north of Baghdad late on Tuesday, "
+        "security officials said, adding that nobody was hurt and that Kataeb Hezbollah had "
+        "not commented. A police source said the launchers were found in a field nearby."
+    )
+    other_text = "Kataeb Hezbollah held a rally in Basra on Monday to mark the anniversary of its founding."
+
+    def feed(title: str, entries: list[tuple[str, str, str, float]]) -> str:
+        items = "".join(
+            f"<item><title>{headline}</title><guid>{guid}</guid><link>{site.url('/' + guid)}</link>"
+            f"<pubDate>{format_datetime(now - timedelta(hours=age))}</pubDate><description>{text}</description></item>"
+            for guid, headline, text, age in entries
+        )
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>{items}</channel></rss>'
+
+    site.add("/wire.xml", feed("Wire", [
+        ("w1", "Rockets hit near Camp Taji runway", wire_text, 2),
+        ("w0", "Kataeb Hezbollah rally in Basra", other_text, 20),
+    ]))
+    site.add("/daily.xml", feed("Daily", [("d1", "Rockets hit near Camp Taji runway, no casualties", wire_text, 1.5)]))
+    config = write_config(
+        tmp_path,
+        [{"url": site.url("/wire.xml"), "name": "Wire"}, {"url": site.url("/daily.xml"), "name": "Daily"}],
+        fetch={"fetch_pages": False},
+    )
+    assert main(["--config", str(config), "run", "--once"]) == 0
+    capsys.readouterr()
+
+    code, out, err = report(capsys, config, "--json")
+    assert code == 0, err
+    kh = {e["id"]: e for e in json.loads(out)["entities"]}["kataeb-hezbollah"]
+    assert (kh["articles"], kh["stories"]) == (3, 2)
+    code, out, err = report(capsys, config)
+    assert code == 0 and "stories" in out

@@ -48,17 +48,19 @@ def _counts(pairs, limit: int, say_more: bool = True) -> str:
 
 
 def report_table(report: PeriodReport) -> Table:
-    """Entity | articles | top outlets | co-mentions. Cells are plain Text: names from
+    """Entity | articles | stories | top outlets | co-mentions. Cells are plain Text: names from
     feeds or the watchlist are never read as rich markup."""
     table = Table(title=f"{report.articles} article(s) naming tracked entities, {period_label(report)}")
     table.add_column("entity", overflow="fold")
     table.add_column("articles", justify="right")
+    table.add_column("stories", justify="right")
     table.add_column("top outlets", overflow="fold")
     table.add_column("mentioned with", overflow="fold")
     for entity in report.entities:
         table.add_row(
             Text(f"{entity.name} ({entity.id})"),
             Text(str(entity.articles)),
+            Text(str(entity.stories)),
             Text(_counts([(o.name, o.articles) for o in entity.outlets], TABLE_OUTLETS)),
             Text(_counts([(c.name, c.articles) for c in entity.co_mentions], TABLE_CO_MENTIONS) or "-"),
         )
@@ -77,6 +79,7 @@ def report_json(report: PeriodReport) -> dict:
                 "id": entity.id,
                 "name": entity.name,
                 "articles": entity.articles,
+                "stories": entity.stories,
                 "outlets": [{"name": o.name, "articles": o.articles} for o in entity.outlets],
                 "co_mentions": [{"id": c.id, "name": c.name, "articles": c.articles} for c in entity.co_mentions],
                 "daily": {day.isoformat(): n for day, n in zip(report.days, entity.daily, strict=True)},
@@ -100,7 +103,8 @@ def telegram_caption(report: PeriodReport, limit: int = TELEGRAM_CAPTION_LIMIT) 
     lines = [heading, f"{report.articles} article(s) naming tracked entities"]
     entity_lines = []
     for entity in report.entities:
-        parts = [f"<b>{_escape(_short(entity.name))}</b> {entity.articles}"]
+        told = f" ({entity.stories} {'story' if entity.stories == 1 else 'stories'})" if entity.stories < entity.articles else ""
+        parts = [f"<b>{_escape(_short(entity.name))}</b> {entity.articles}{told}"]
         if entity.outlets:
             outlets = [(_short(o.name), o.articles) for o in entity.outlets]
             parts.append(_escape(_counts(outlets, CAPTION_OUTLETS, say_more=False)))

@@ -1,8 +1,8 @@
 """The period at a glance, computed from matched articles: pure functions, no I/O.
 
-Per tracked entity: how many articles mentioned it, in which outlets, with which
-other tracked entities, and how many per day. Articles are counted, not stories:
-the same news in three outlets is three articles until story grouping arrives.
+Per tracked entity: how many articles mentioned it, in how many stories (the same
+news in three outlets is three articles, one story), in which outlets, with which
+other tracked entities, and how many per day.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class EntitySummary:
     id: str
     name: str
     articles: int
+    stories: int  # distinct stories among those articles (an article without a story counts as its own)
     outlets: tuple[OutletCount, ...]  # most articles first
     co_mentions: tuple[CoMention, ...]  # most shared articles first
     daily: tuple[int, ...]  # articles per day, aligned with PeriodReport.days
@@ -122,6 +123,7 @@ def summarise(
     counted = 0
     stored_names: dict[str, str] = {}
     articles_of: Counter[str] = Counter()
+    stories_of: dict[str, set[int]] = {}
     outlets_of: dict[str, Counter[str]] = {}
     together: dict[str, Counter[str]] = {}
     daily_of: dict[str, list[int]] = {}
@@ -135,6 +137,7 @@ def summarise(
             stored_names[entity_id] = stored  # articles come oldest first: the newest name stays
         for entity_id in ids:
             articles_of[entity_id] += 1
+            stories_of.setdefault(entity_id, set()).add(article.story_id if article.story_id is not None else -article.item_id)
             outlets_of.setdefault(entity_id, Counter())[article.outlet] += 1
             daily_of.setdefault(entity_id, [0] * len(days))[day] += 1
             others = together.setdefault(entity_id, Counter())
@@ -148,6 +151,7 @@ def summarise(
             id=entity_id,
             name=name_of(entity_id),
             articles=count,
+            stories=len(stories_of[entity_id]),
             outlets=tuple(OutletCount(outlet, n) for outlet, n in _most_first(outlets_of[entity_id], str.casefold)),
             co_mentions=tuple(
                 CoMention(other, name_of(other), n)

@@ -23,6 +23,7 @@ class MatchedArticle:
     outlet: str  # the feed's configured name, else its host
     dated: datetime  # when it was published (never later than when it was found), UTC
     entities: tuple[tuple[str, str], ...]  # (entity id, entity name as stored), in id order
+    story_id: int | None = None  # the story it was placed in (None: stories off, or before them)
 
 
 def article_date():
@@ -40,7 +41,7 @@ def matched_articles(engine: Engine, since: datetime, until: datetime) -> list[M
     since, until = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
     dated = article_date().label("dated")
     query = (
-        select(items.c.id, feeds.c.name, feeds.c.url, dated, matches.c.entity_id, matches.c.entity_name)
+        select(items.c.id, feeds.c.name, feeds.c.url, dated, matches.c.entity_id, matches.c.entity_name, items.c.story_id)
         .join(feeds, feeds.c.id == items.c.feed_id)
         .join(matches, matches.c.item_id == items.c.id)
         # An article's date is never after it was found, so this indexed bound
@@ -51,15 +52,15 @@ def matched_articles(engine: Engine, since: datetime, until: datetime) -> list[M
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    first_row: dict[int, tuple[str, datetime]] = {}
+    first_row: dict[int, tuple[str, datetime, int | None]] = {}
     entities_of: dict[int, dict[str, str]] = {}
-    for item_id, feed_name, feed_url, when, entity_id, entity_name in rows:
+    for item_id, feed_name, feed_url, when, entity_id, entity_name, story_id in rows:
         if item_id not in first_row:
-            first_row[item_id] = (feed_name or urlsplit(feed_url).hostname or feed_url, _utc(when))
+            first_row[item_id] = (feed_name or urlsplit(feed_url).hostname or feed_url, _utc(when), story_id)
         entities_of.setdefault(item_id, {}).setdefault(entity_id, entity_name)
     articles = [
-        MatchedArticle(item_id, outlet, when, tuple(sorted(entities_of[item_id].items())))
-        for item_id, (outlet, when) in first_row.items()
+        MatchedArticle(item_id, outlet, when, tuple(sorted(entities_of[item_id].items())), story_id)
+        for item_id, (outlet, when, story_id) in first_row.items()
     ]
     return sorted(articles, key=lambda article: (article.dated, article.item_id))
 
