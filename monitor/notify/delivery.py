@@ -147,9 +147,11 @@ class TelegramDelivery:
             self._commands = None
         await self._stop_serving()
         try:
-            await asyncio.wait_for(self.outbox.wait_in_flight(), timeout=STOP_GRACE_SECONDS)
+            # Shielded: a send whose outcome cannot be written yet (the database is down)
+            # keeps trying in the background instead of being cancelled half-way.
+            await asyncio.wait_for(asyncio.shield(self.outbox.wait_in_flight()), timeout=STOP_GRACE_SECONDS)
         except asyncio.TimeoutError:
-            log.warning("delivery_stop_timeout", detail="sends still in flight were abandoned")
+            log.warning("delivery_stop_timeout", detail="sends still in flight finish in the background")
 
     async def start(self, *, commands: bool = True) -> None:
         """Send continuously in the background (and answer subscriber commands)."""

@@ -196,7 +196,7 @@ class Outbox:
                     pass
             else:
                 await self.wait(soonest, None)
-        await self.wait_in_flight()
+        await asyncio.shield(self.wait_in_flight())  # a stop that gives up waiting must not cancel sends half-way
 
     async def wait(self, soonest: float | None, remaining: float | None) -> None:
         """Sleep until a send finishes or the next one may start (at most a second)."""

@@ -88,14 +88,16 @@ class FeedRepository:
         """The feed's state, its row created (or re-named) when needed."""
         with self._db.write() as conn:
             row = conn.execute(select(feeds).where(feeds.c.url == url)).mappings().first()
-            if row is None:
-                try:
-                    conn.execute(feeds.insert().values(url=url, name=name, error_streak=0, seeded=False))
-                except IntegrityError:  # another instance inserted it first
-                    pass
-                row = conn.execute(select(feeds).where(feeds.c.url == url)).mappings().one()
-            elif name and row["name"] != name:
+            if row is not None and name and row["name"] != name:
                 conn.execute(update(feeds).where(feeds.c.id == row["id"]).values(name=name))
+        if row is None:
+            try:
+                with self._db.write() as conn:
+                    conn.execute(feeds.insert().values(url=url, name=name, error_streak=0, seeded=False))
+            except IntegrityError:
+                pass  # another instance inserted it first (on PostgreSQL its transaction is over: read in a new one)
+            with self._db.read() as conn:
+                row = conn.execute(select(feeds).where(feeds.c.url == url)).mappings().one()
         return self._remember(_feed_state(row, name or row["name"]))
 
     def claim(self, url: str, name: str, lease_seconds: float) -> FeedState | ClaimRefused:
@@ -105,7 +107,7 @@ class FeedRepository:
         several instances asking at once exactly one gets it. The granted row refreshes
         this process's copy of the feed (another instance may have polled it since)."""
         assert self.owner is not None, "claims need the instance's id (FeedRepository.owner)"
-        for _ in range(2):
+        for _ in range(3):
             with self._db.write() as conn:
                 row = (
                     conn.execute(
@@ -134,8 +136,11 @@ class FeedRepository:
             next_poll_at, holder, lease_left = aware(found[0]), found[1], float(found[2] or 0.0)
             due_in = (next_poll_at - self._db.now()).total_seconds() if next_poll_at is not None else 0.0
             held_for = lease_left if holder not in (None, self.owner) else 0.0
-            return ClaimRefused(max(due_in, held_for, 0.0), holder if held_for > 0 else None)
-        raise AssertionError("unreachable: the feed's row exists after ensure()")
+            if due_in > 0 or held_for > 0:
+                return ClaimRefused(max(due_in, held_for), holder if held_for > 0 else None)
+            # Due and free now: the row changed between the two statements (another
+            # instance's insert or release committed in between): ask again.
+        return ClaimRefused(0.0, None)
 
     def cached(self, url: str, name: str) -> FeedState | None:
         """The feed's state as this process last read or wrote it, without a database
