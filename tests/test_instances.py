@@ -273,9 +273,11 @@ def test_three_instances_split_the_feeds_alert_once_and_survive_a_kill(tmp_path,
         gaps = [b - a for a, b in zip(times, times[1:])]
         assert min(gaps) >= INTERVAL - 0.3, (n, gaps)
         before_kill = [b - a for a, b in zip(times, times[1:]) if b < killed_at]
-        # (slack for a loaded machine: a poll's own duration adds to its gap)
-        assert max(before_kill) <= 2 * INTERVAL, (n, before_kill)
-        assert max(gaps) <= INTERVAL + LEASE + HEARTBEAT + 3, (n, gaps)
+        # Liveness, with slack for a loaded machine (a poll's own duration adds to its gap):
+        # no feed waits a lease beyond its interval, or two across the kill (the claims of
+        # the killed instance run out within one, then the others' jobs find them due).
+        assert max(before_kill) <= INTERVAL + LEASE, (n, before_kill)
+        assert max(gaps) <= INTERVAL + 2 * LEASE + HEARTBEAT, (n, gaps)
     assert all(any(killed_at < t for t in polls[n]) for n in range(FEEDS)), "a feed of the killed instance was never taken over"
     moved = [e for i in survivors for e in i.events() if e.get("event") == "sender_elected"]
     assert any(e.get("instance") == new_sender for e in moved)

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import make_url
@@ -170,28 +171,65 @@ async def listen_for_alerts(
     table's trigger, any instance's commit) and once after each (re)connection, since
     notifications sent while this connection was down are not kept for it.
 
-    One dedicated connection (psycopg's async connection, on the service's event loop):
-    a waiting sender costs no wake-up and no query until alerts are queued. A lost
-    connection is retried with a growing pause; `on_problem(message, failures in a row)`
-    is told each time (0 failures: connected again)."""
+    One dedicated connection whose socket the event loop watches (`add_reader`): a
+    waiting sender costs no wake-up and no query until alerts are queued. (psycopg's
+    own `notifies()` wakes ten times a second to look.) A lost connection is retried
+    with a growing pause; `on_problem(message, failures in a row)` is told each time
+    (0 failures: connected again)."""
     import psycopg
 
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     failures = 0
     while True:
+        conn: psycopg.Connection[Any] | None = None
         try:
-            conn = await psycopg.AsyncConnection.connect(
-                conninfo, autocommit=True, connect_timeout=PG_CONNECT_TIMEOUT_SECONDS, keepalives=1, keepalives_idle=30
+            connected: psycopg.Connection[Any] = await asyncio.to_thread(
+                lambda: psycopg.connect(
+                    conninfo, autocommit=True, connect_timeout=PG_CONNECT_TIMEOUT_SECONDS, keepalives=1, keepalives_idle=30
+                )
             )
-            async with conn:
-                await conn.execute(f"LISTEN {ALERTS_CHANNEL}")
-                if failures:
-                    on_problem("reconnected", 0)
-                failures = 0
-                on_alerts()
-                async for _ in conn.notifies():
-                    on_alerts()
+            conn = connected
+            await asyncio.to_thread(connected.execute, f"LISTEN {ALERTS_CHANNEL}")
+            if failures:
+                on_problem("reconnected", 0)
+            failures = 0
+            on_alerts()
+            await _notifications(connected, on_alerts)  # until the connection fails
         except psycopg.Error as exc:
             failures += 1
             on_problem(database_problem(exc), failures)
             await asyncio.sleep(min(2.0 ** min(failures, 6), retry_cap) * 0.5)
+        finally:
+            if conn is not None:
+                conn.close()
+
+
+async def _notifications(conn: Any, on_alerts: Callable[[], None]) -> None:
+    """Call `on_alerts()` whenever notifications arrive on `conn` (a psycopg connection
+    that LISTENs); returns never, raises the connection's error when it fails."""
+    import psycopg
+    from psycopg import pq
+
+    loop = asyncio.get_running_loop()
+    pgconn = conn.pgconn
+    lost: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        try:
+            pgconn.consume_input()
+            if pgconn.status != pq.ConnStatus.OK:
+                raise psycopg.OperationalError("the connection to the database was closed")
+            heard = False
+            while pgconn.notifies() is not None:
+                heard = True
+            if heard:
+                on_alerts()
+        except psycopg.Error as exc:
+            if not lost.done():
+                lost.set_exception(exc)
+
+    loop.add_reader(pgconn.socket, readable)
+    try:
+        await lost
+    finally:
+        loop.remove_reader(pgconn.socket)
