@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from fake_telegram import EntityParseError, parse_html, utf16_len, validate_html
 from monitor.notify.format import (
-    StoryArticle,
+    ReportedArticle,
     StoryUpdate,
     format_alert_html,
     format_story_html,
@@ -24,8 +24,8 @@ from test_format import alerts, hostile_text, make_alert
 BASE = format_alert_html(make_alert())
 
 
-def article(item_id: int, outlet: str, url: str = "", *entities: tuple[str, str]) -> StoryArticle:
-    return StoryArticle(item_id, outlet, url or f"https://{outlet.lower().replace(' ', '-')}.example/{item_id}", tuple(entities))
+def article(item_id: int, outlet: str, url: str = "", *entities: tuple[str, str]) -> ReportedArticle:
+    return ReportedArticle(item_id, outlet, url or f"https://{outlet.lower().replace(' ', '-')}.example/{item_id}", tuple(entities))
 
 
 TAJI = ("taji-base", "Taji base")

@@ -178,18 +178,28 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
         return Response(rss([("s", "Quiet news")]), 200, {"Content-Type": "application/rss+xml"})
 
     site.routes["/slow.xml"] = slow_feed
+    # A story told by two outlets, published once the alerts above are out: its channel
+    # message is deleted before the second report (that edit fails), the subscriber's
+    # copy is edited.
+    k1_reports: dict[str, list[tuple[str, str]]] = {"/k1-wire.xml": [], "/kirkuk-daily.xml": []}
+    for path in k1_reports:
+        site.routes[path] = lambda handler, path=path: Response(rss(k1_reports[path]), 200, {"Content-Type": "application/rss+xml"})
     config = config_for(
         tmp_path,
         [
             {"url": site.url("/ok.xml"), "interval": "0.3s"},
             {"url": site.url("/busy.xml"), "interval": "0.3s"},
             {"url": site.url("/slow.xml"), "interval": "0.3s"},
+            {"url": site.url("/k1-wire.xml"), "name": "K1 Wire", "interval": "0.3s"},
+            {"url": site.url("/kirkuk-daily.xml"), "name": "Kirkuk Daily", "interval": "0.3s"},
         ],
         service={"health_port": 0, "reload_check": "0.2s"},
         defaults={"jitter": 0, "broken_after": "0.5s", "max_backoff": "0.3s", "broken_retry": "0.3s"},
         fetch={"fetch_pages": True},
         telegram=telegram_section(fake, commands=False),
     )
+    with (tmp_path / "watchlist.yaml").open("a", encoding="utf-8") as watchlist:
+        watchlist.write("  - id: k1-airbase\n    name: K1 Air Base\n    aliases: [K1 air base]\n")
     # Subscribers: one who blocked the bot (a definite failure), one whose answer is lost.
     from monitor.store import Store
 
@@ -212,6 +222,17 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
         release.set()
         await until_metric(port, lambda page: value(page, "monitor_alerts", status="queued") + value(page, "monitor_alerts", status="sending") == 0 and value(page, "monitor_alerts", status="sent") > 0)
         await until(lambda: site.hits("/ok.xml") >= 3 and len(busy_hits) >= 4)
+        # The story: first report, its channel message deleted, the second report.
+        k1_reports["/k1-wire.xml"].append(("k1-a", "Two rockets strike the K1 air base near Kirkuk"))
+        await until(lambda: any("K1" in m.text for m in fake.sent_messages(CHANNEL)) and any("K1" in m.text for m in fake.sent_messages(5151)))
+        fake.delete_message(CHANNEL, next(m.message_id for m in fake.sent_messages(CHANNEL) if "K1" in m.text))
+        k1_reports["/kirkuk-daily.xml"].append(("k1-b", "Two rockets hit the K1 air base outside Kirkuk"))
+        await until_metric(
+            port,
+            lambda page: all(
+                value(page, name) > value(baseline, name) for name in ("monitor_alert_edits_failed_total", "monitor_alert_edits_sent_total")
+            ),
+        )
         # A rejected edit, then a good one.
         text = config.read_text()
         config.write_text(text + "\nfeeds: [oops\n")
@@ -234,10 +255,13 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
         "monitor_items_seen": moved("monitor_items_seen_total"),
         "monitor_items_new": moved("monitor_items_new_total"),
         "monitor_matches": moved("monitor_matches_total", entity="camp-taji"),
-        "monitor_alerts_queued": value(final, "monitor_alerts_queued_total") - value(baseline, "monitor_alerts_queued_total") == 6,
+        # camp-taji's two items to three chats, the story's first report to two (its second: none)
+        "monitor_alerts_queued": value(final, "monitor_alerts_queued_total") - value(baseline, "monitor_alerts_queued_total") == 8,
         "monitor_alerts_sent": moved("monitor_alerts_sent_total"),
         "monitor_alerts_failed": moved("monitor_alerts_failed_total"),
         "monitor_alerts_unknown": moved("monitor_alerts_unknown_total"),
+        "monitor_alert_edits_sent": moved("monitor_alert_edits_sent_total"),
+        "monitor_alert_edits_failed": moved("monitor_alert_edits_failed_total"),
         "monitor_alert_retries": moved("monitor_alert_retries_total", reason="flood_control")
         and moved("monitor_alert_retries_total", reason="telegram_unavailable"),
         "monitor_poll_duration_seconds": moved("monitor_poll_duration_seconds_count"),
@@ -245,7 +269,7 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
         "monitor_publish_to_queue_seconds": moved("monitor_publish_to_queue_seconds_count"),
         "monitor_publish_to_alert_seconds": moved("monitor_publish_to_alert_seconds_count"),
         "monitor_scheduler_running": value(final, "monitor_scheduler_running") == 1,
-        "monitor_feeds": value(final, "monitor_feeds") == 3,
+        "monitor_feeds": value(final, "monitor_feeds") == 5,
         "monitor_feeds_broken": value(final, "monitor_feeds_broken") == 1,
         "monitor_polls_in_flight": value(in_flight, "monitor_polls_in_flight") >= 1,
         "monitor_last_poll_timestamp_seconds": value(final, "monitor_last_poll_timestamp_seconds") > value(baseline, "monitor_last_poll_timestamp_seconds"),

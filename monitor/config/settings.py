@@ -311,10 +311,13 @@ class StoriesConfig(StoryThresholds):
 
     # Off: every matching article is alerted on its own, as before stories.
     enabled: bool = True
+    # A later report edits the story's message in Telegram at once; further reports
+    # edit it at most once per this interval (docs/DELIVERY.md). Read at start.
+    edit_interval: Duration = Field(default=60.0, ge=0)
 
     def thresholds(self) -> dict[str, Any]:
         """The assignment settings without the switch (monitor.stories.StorySettings)."""
-        return self.model_dump(exclude={"enabled"})
+        return self.model_dump(exclude={"enabled", "edit_interval"})
 
 
 class ServiceConfig(StrictModel):

@@ -98,7 +98,8 @@ class TelegramDelivery:
             self.bot, link_preview=telegram.link_preview, entity_name=lambda entity_id: names.get(entity_id, entity_id)
         )
         self.outbox = Outbox(
-            store, self.sender, self.governor, outage_backoff=lambda failures: backoff(failures, cap=telegram.max_backoff)
+            store, self.sender, self.governor, outage_backoff=lambda failures: backoff(failures, cap=telegram.max_backoff),
+            edit_interval=settings.config.stories.edit_interval,
         )
         self._printed = 0
         self._ready = False

@@ -32,7 +32,7 @@ __all__ = [
     "TELEGRAM_MAX_LENGTH",
     "AlertContent",
     "BurstItem",
-    "StoryArticle",
+    "ReportedArticle",
     "StoryUpdate",
     "SummaryPart",
     "format_burst_summary",
@@ -610,7 +610,7 @@ _STORY_URL_MAX = 500
 
 
 @dataclass(frozen=True)
-class StoryArticle:
+class ReportedArticle:
     """One article of a story, as the message needs it."""
 
     item_id: int
@@ -628,7 +628,7 @@ class StoryUpdate:
     new_entities: tuple[str, ...]  # display names of entities its own article did not mention
 
 
-def story_update(own_item_id: int, articles: list[StoryArticle]) -> StoryUpdate | None:
+def story_update(own_item_id: int, articles: list[ReportedArticle]) -> StoryUpdate | None:
     """What to add to the message of `own_item_id` for a story of `articles` (oldest
     first); None when the story holds nothing but that article.
 

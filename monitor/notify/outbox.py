@@ -10,6 +10,25 @@ in production). State machine of one alert::
     sending --answer lost (read timeout, dropped connection)--> unknown (never resent)
     sending --process killed--> unknown at the next start (never resent)
 
+A sent message of a story is edited in place when the story grows (its revision
+rises above the one the message shows): the first later report at once, further
+ones at most once per `edit_interval` per message. The text is rendered from the
+database when the edit goes (the alert as first rendered plus the story's lines,
+monitor.notify.format), so an edit is idempotent by content: an edit made again
+after a lost answer or a crash gets "message is not modified", which counts as
+done. Edit state of a sent alert::
+
+    none --claim_edit (committed before the call)--> editing
+    editing --Message, or "message is not modified"--> none, shows the revision
+    editing --429 / 5xx / unreachable--> none (tried again when the governor allows)
+    editing --answer lost--> none (made again after edit_interval: harmless)
+    editing --process killed--> none at the next start (made again)
+    editing --message to edit not found / can't be edited--> gone (no more edits)
+    editing --other refusal--> failed (no more edits)
+
+Sends go before edits: a chat with an alert due takes no edit in that pass. A
+queued alert of a story is rendered with the story as it is when it is sent.
+
 While Telegram is down (5xx, unreachable, token refused) no alert is put at risk
 to find out when it is back: the sender backs off and probes with getMe, and
 after a good probe sends one alert alone before it sends in parallel again. So
@@ -23,16 +42,19 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
 from monitor.notify.console import CONSOLE_CHAT
+from monitor.notify.format import ReportedArticle, format_story_html, format_story_plain, story_update
 from monitor.notify.ratelimit import RateGovernor, backoff, is_group_chat
 from monitor.notify.telegram import FeedbackButtons, Reachability, SendResult
 from monitor.ops import metrics
 from monitor.ops.logs import get_logger
-from monitor.store import OutboxRow, Store
+from monitor.store import EditRow, OutboxRow, Store, Story
 
 __all__ = ["DeliveryCounters", "LOST_ANSWER", "Outbox", "Sender"]
 
@@ -42,6 +64,9 @@ log = get_logger("monitor.notify.outbox")
 # process, an operator's requeue); alerts of this process wake it at once.
 IDLE_CHECK_SECONDS = 30.0
 LOST_ANSWER = "answer lost: the process stopped while this alert was being sent; not resent (at-most-once window)"
+EDIT_INTERRUPTED = "the process stopped during this edit; made again (an edit is idempotent by content)"
+# Later reports of a story edit its message at most this often (stories.edit_interval).
+EDIT_INTERVAL_SECONDS = 60.0
 
 T = TypeVar("T")
 
@@ -55,6 +80,10 @@ class Sender(Protocol):
         self, chat_id: str, text_html: str, text_plain: str, *, silent: bool = False, feedback: FeedbackButtons | None = None
     ) -> SendResult: ...
 
+    async def edit(
+        self, chat_id: str, message_id: int, text_html: str, text_plain: str, *, feedback: FeedbackButtons | None = None
+    ) -> SendResult: ...
+
     async def probe(self, timeout: float = 3.0) -> Reachability: ...
 
 
@@ -66,6 +95,9 @@ class DeliveryCounters:
     unknown: int = 0
     rate_limited: int = 0  # 429s received
     db_retries: int = 0
+    edits: int = 0  # story messages edited (Telegram changed the text)
+    edits_unchanged: int = 0  # edits made again that Telegram found already shown
+    edits_failed: int = 0  # messages whose edits ended (deleted, refused)
 
 
 @dataclass
@@ -81,6 +113,8 @@ class Outbox:
     # Several instances: sends start only while this instance holds the sender role
     # (monitor.service.instances); asked again right before each send.
     may_send: Callable[[], bool] = _always
+    # At most one edit of a story's message per this many seconds (the first at once).
+    edit_interval: float = EDIT_INTERVAL_SECONDS
 
     def __post_init__(self) -> None:
         self._in_flight: dict[str, asyncio.Task[None]] = {}  # chat -> its one send in flight (keeps per-chat order)
@@ -113,6 +147,9 @@ class Outbox:
             log.warning("delivery_unknown_after_restart", alerts=ids, note="not resent: may or may not have reached Telegram")
         self.counters.unknown += len(ids)
         metrics.ALERTS_UNKNOWN.inc(len(ids))
+        edits: list[int] = await self._db(self.store.outbox.recover_edits_in_flight, EDIT_INTERRUPTED)
+        if edits:
+            log.info("story_edits_resumed_after_restart", alerts=edits, note="made again: the same text is 'not modified'")
         return ids
 
     async def pump(self) -> tuple[int, float | None]:
@@ -125,12 +162,12 @@ class Outbox:
         if self._down is not None and (paused := self.governor.global_wait()) > 0:
             return 0, paused  # Telegram is down: not even the database is asked until the next probe
         try:
-            rows = await asyncio.to_thread(self.store.outbox.due, self.batch, exclude_chats=[CONSOLE_CHAT])
+            rows, edits = await asyncio.to_thread(self._read_due)
         except OperationalError as exc:  # database briefly locked: try again shortly
             log.warning("outbox_read_failed", error=str(exc.orig) if exc.orig else str(exc))
             self.counters.db_retries += 1
             return 0, 1.0
-        if not rows:
+        if not rows and not edits:
             return 0, (0.0 if self._in_flight else None)
         if self._down is not None:
             if self._in_flight:
@@ -155,6 +192,24 @@ class Outbox:
                 continue
             self.governor.take(row.chat_id)
             self._in_flight[row.chat_id] = asyncio.create_task(self._deliver_one(row))
+            started += 1
+        # Then edits, in the slots the sends left: a chat with an alert due (even one
+        # waiting for the governor) takes no edit now, so a new story is never held
+        # behind the update of an old one.
+        for edit in edits:
+            if edit.chat_id in seen_chats or edit.chat_id in self._in_flight:
+                seen_chats.add(edit.chat_id)
+                continue
+            seen_chats.add(edit.chat_id)
+            if len(self._in_flight) >= limit:
+                soonest = 0.0 if soonest is None else soonest
+                break
+            wait = self.governor.wait_time(edit.chat_id)
+            if wait > 0:
+                soonest = wait if soonest is None else min(soonest, wait)
+                continue
+            self.governor.take(edit.chat_id)
+            self._in_flight[edit.chat_id] = asyncio.create_task(self._edit_one(edit))
             started += 1
         if self._in_flight and soonest is None:
             soonest = 0.0
@@ -210,9 +265,20 @@ class Outbox:
         if self._in_flight:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
+    def _read_due(self) -> tuple[list[OutboxRow], list[EditRow]]:
+        """Alerts due and story messages due for an edit (one thread hop for both)."""
+        outbox = self.store.outbox
+        rows = outbox.due(self.batch, exclude_chats=[CONSOLE_CHAT])
+        return rows, outbox.due_edits(self.batch, interval=self.edit_interval, exclude_chats=[CONSOLE_CHAT])
+
+    def _next_due(self) -> datetime | None:
+        outbox = self.store.outbox
+        times = [outbox.next_due([CONSOLE_CHAT]), outbox.next_edit_due(self.edit_interval, [CONSOLE_CHAT])]
+        return min((t for t in times if t is not None), default=None)
+
     async def _idle_timeout(self) -> float:
         try:
-            due = await asyncio.to_thread(self.store.outbox.next_due, [CONSOLE_CHAT])
+            due = await asyncio.to_thread(self._next_due)
         except OperationalError:
             return 1.0
         if due is None:
@@ -247,8 +313,99 @@ class Outbox:
             return
         # A subscriber's alert carries the feedback buttons (its id is in their data).
         feedback = FeedbackButtons(row.id, row.feedback_entity) if row.feedback_entity else None
-        result = await self.sender.send(row.chat_id, row.text_html, row.text_plain, silent=row.silent, feedback=feedback)
-        await self._record(row, attempt, result)
+        text_html, text_plain, revision = row.text_html, row.text_plain, None
+        if row.story_id is not None:
+            # The story may have grown since this alert was queued: send it as it is now.
+            story, names = await asyncio.to_thread(self._read_story, row.story_id)
+            if story is not None:
+                text_html, text_plain = _story_texts(story, names, row.item_id, row.text_html, row.text_plain)
+                revision = story.revision
+        result = await self.sender.send(row.chat_id, text_html, text_plain, silent=row.silent, feedback=feedback)
+        await self._record(row, attempt, result, revision)
+
+    def _read_story(self, story_id: int) -> tuple[Story | None, dict[str, str]]:
+        story = self.store.stories.get(story_id)
+        if story is None:
+            return None, {}
+        return story, self.store.outbox.entity_names(e for a in story.articles for e in a.entities)
+
+    # -- one edit of a story's message ------------------------------------------
+
+    async def _edit_one(self, row: EditRow) -> None:
+        try:
+            await self._edit_row(row)
+        except Exception as exc:  # noqa: BLE001 - one edit must not stop the sender
+            log.exception("story_edit_error", alert=row.id, chat=row.chat_id, error=str(exc))
+        finally:
+            self._in_flight.pop(row.chat_id, None)
+
+    async def _edit_row(self, row: EditRow) -> None:
+        try:
+            attempt = await asyncio.to_thread(self.store.outbox.claim_edit, row.id, row.revision)
+        except OperationalError as exc:
+            log.warning("outbox_claim_failed", alert=row.id, error=str(exc.orig) if exc.orig else str(exc))
+            self.counters.db_retries += 1
+            self.governor.pause_all(0.5)
+            return
+        if attempt is None:
+            return  # another sender took it, or it is shown already
+        try:
+            story, names = await asyncio.to_thread(self._read_story, row.story_id)
+        except OperationalError as exc:
+            await self._db(partial(self.store.outbox.finish_edit_later, wait_interval=False), row.id, attempt, "retry", f"story not read: {exc}")
+            self.governor.pause_all(0.5)
+            return
+        if story is None:  # pruned meanwhile: nothing to show
+            await self._db(self.store.outbox.finish_edit_ended, row.id, attempt, "failed", "the story is no longer stored")
+            return
+        if not self.may_send():  # the role was lost meanwhile: nothing was edited
+            await self._db(partial(self.store.outbox.finish_edit_later, wait_interval=False), row.id, attempt, "retry", "not edited: this instance stopped being the sender")
+            return
+        text_html, text_plain = _story_texts(story, names, row.item_id, row.text_html, row.text_plain)
+        # An edit without reply_markup would take a subscriber's feedback buttons away.
+        feedback = FeedbackButtons(row.id, row.feedback_entity) if row.feedback_entity else None
+        result = await self.sender.edit(row.chat_id, row.message_id, text_html, text_plain, feedback=feedback)
+        await self._record_edit(row, attempt, story.revision, result)
+
+    async def _record_edit(self, row: EditRow, attempt: int, revision: int, result: SendResult) -> None:
+        outbox = self.store.outbox
+        if result.kind == "sent":
+            self._note_up()
+            await self._db(partial(outbox.finish_edit, applied=not result.unchanged, note=result.reason or None), row.id, attempt, revision)
+            if result.unchanged:
+                self.counters.edits_unchanged += 1
+                log.info("story_edit_already_shown", alert=row.id, chat=row.chat_id, revision=revision)
+            else:
+                self.counters.edits += 1
+                metrics.EDITS_SENT.inc()
+                log.info("story_message_edited", alert=row.id, chat=row.chat_id, story=row.story_id, revision=revision)
+            return
+        if result.kind == "retry":
+            if result.retry_after is not None:
+                self.counters.rate_limited += 1
+                self.governor.pause_chat(row.chat_id, result.retry_after)
+                log.warning("telegram_flood_control", chat=row.chat_id, retry_after=result.retry_after, during="edit")
+            else:
+                self._note_down(result.reason)
+            await self._db(partial(outbox.finish_edit_later, wait_interval=False), row.id, attempt, "retry", result.reason)
+            return
+        if result.kind == "unknown":
+            await self._db(partial(outbox.finish_edit_later, wait_interval=True), row.id, attempt, "unknown", result.reason)
+            log.info("story_edit_answer_lost", alert=row.id, chat=row.chat_id, reason=result.reason, note="made again later")
+            return
+        self._note_up()  # a refusal is an answer: Telegram is up
+        self.counters.edits_failed += 1
+        metrics.EDITS_FAILED.inc()
+        await self._db(outbox.finish_edit_ended, row.id, attempt, "gone" if result.message_gone else "failed", result.reason)
+        if result.message_gone:
+            log.warning(
+                "story_message_gone", alert=row.id, chat=row.chat_id, message=row.message_id, reason=result.reason,
+                note="deleted in Telegram: its story is no longer shown there",
+            )
+        elif result.chat_gone:
+            await self._chat_gone(row.chat_id, result.reason)
+        else:
+            log.error("story_edit_rejected", alert=row.id, chat=row.chat_id, reason=result.reason)
 
     def _note_down(self, reason: str) -> None:
         """Telegram (or the way to it) is down: pause the whole sender, one probe per backoff step."""
@@ -269,12 +426,13 @@ class Outbox:
         self._failures = 0
         metrics.TELEGRAM_AVAILABLE.set(1)
 
-    async def _record(self, row: OutboxRow, attempt: int, result: SendResult) -> None:
+    async def _record(self, row: OutboxRow, attempt: int, result: SendResult, revision: int | None = None) -> None:
         store = self.store
         if result.kind == "sent":
             self.counters.sent += 1
             self._note_up()
-            await self._db(store.outbox.finish_sent, row.id, attempt, result.message_id, result.reason or None)
+            finish = store.outbox.finish_sent if revision is None else partial(store.outbox.finish_sent, shown_revision=revision)
+            await self._db(finish, row.id, attempt, result.message_id, result.reason or None)
             metrics.ALERTS_SENT.inc()
             metrics.observe_publish_to_alert(row.published_at)
             if result.plain_fallback:
@@ -337,3 +495,15 @@ class Outbox:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _story_texts(story: Story, names: dict[str, str], own_item_id: int, base_html: str, base_plain: str) -> tuple[str, str]:
+    """The message of `own_item_id`'s alert with the story's lines (unchanged when the
+    story holds nothing else)."""
+    articles = [
+        ReportedArticle(a.item_id, a.outlet, a.url or "", tuple((e, names.get(e, e)) for e in a.entities)) for a in story.articles
+    ]
+    update = story_update(own_item_id, articles)
+    if update is None:
+        return base_html, base_plain
+    return format_story_html(base_html, update), format_story_plain(base_plain, update)

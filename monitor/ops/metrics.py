@@ -52,6 +52,16 @@ FEEDBACK_PRESSES = Counter(
     ["choice"],
     registry=REGISTRY,
 )
+EDITS_SENT = Counter(
+    "monitor_alert_edits_sent",
+    "Story messages edited in place by a later report (other outlets, the count, new entities).",
+    registry=REGISTRY,
+)
+EDITS_FAILED = Counter(
+    "monitor_alert_edits_failed",
+    "Story messages whose edits ended: deleted in Telegram (message to edit not found) or refused.",
+    registry=REGISTRY,
+)
 TELEGRAM_AVAILABLE = Gauge(
     "monitor_telegram_available",
     "1 while the Bot API answers the sender, 0 while it is down or unreachable (alerts are held).",

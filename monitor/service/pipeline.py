@@ -84,6 +84,7 @@ class PollOutcome:
     new_items: int = 0
     matched_items: int = 0
     alerts_queued: int = 0
+    stories_grown: int = 0  # stored articles that joined a story: its messages are out of date
     duration: float = 0.0
     error: str | None = None
     retry_after: float | None = None
@@ -237,6 +238,7 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
                 # A later article of a story alerts only chats without a message of it yet.
                 planned.queued = [a for a in planned.queued if a.chat_id in story[1]]
                 planned.story = story[0].story_id
+                outcome.stories_grown += not story[0].new_story
             result = _stored(planned, store.database.now())
             outcome.new_items += 1
             outcome.matched_items += bool(planned.found)  # alerted or not (a later report of a story, a backfill)

@@ -34,7 +34,7 @@ class PollResult:
 class Poller:
     """At most `fetch.concurrency` polls at once, and `fetch.per_host_concurrency` per host.
 
-    `on_alerts()` is called when a poll queued alerts (the service then delivers at
+    `on_alerts()` is called when a poll queued alerts or grew a story (the service then delivers or edits at
     once); `rng` draws the jitter; `clock` is the store's."""
 
     def __init__(
@@ -85,7 +85,7 @@ class Poller:
             finally:
                 metrics.POLLS_IN_FLIGHT.dec()
         metrics.observe_poll(outcome)
-        if outcome.alerts_queued:
+        if outcome.alerts_queued or outcome.stories_grown:  # new alerts, or story messages to edit
             self._on_alerts()
         state = outcome.feed_state
         if state is None or not decided:  # nothing stored (e.g. the database refused): retry at the interval

@@ -9,7 +9,7 @@ from monitor.store.feedback import CHOICES, MUTE_FOR, Choice, FeedbackRepository
 from monitor.store.feeds import ClaimRefused, FeedRepository, FeedState, NextPoll
 from monitor.store.instances import InstanceInfo, InstanceRepository, LeaseGrant, listen_for_alerts
 from monitor.store.items import AlertsForStored, FoundMention, ItemRepository, NewItem, QueuedAlert, StoreResult
-from monitor.store.outbox import OutboxRepository, OutboxRow
+from monitor.store.outbox import EditRow, OutboxRepository, OutboxRow
 from monitor.store.preferences import ChatPreferences, PreferenceRepository, QuietSetting
 from monitor.store.store import Store
 from monitor.store.stories import Placement, Story, StoryArticle, StoryPlacer, StoryRepository, StoredArticle
@@ -28,6 +28,7 @@ __all__ = [
     "DigestEntry",
     "DigestPart",
     "DigestRepository",
+    "EditRow",
     "FeedbackRepository",
     "FeedRepository",
     "FeedState",

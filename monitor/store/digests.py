@@ -98,6 +98,7 @@ class DigestRepository:
                         .where(alerts.c.id == row_id, alerts.c.status == "digest")
                         .values(
                             status="queued", text_html=part.text_html, text_plain=part.text_plain, silent=True,
+                            edit_status="not_story",  # a digest, not its item's story: never rendered with it nor edited
                             created_at=now, next_attempt_at=max(not_before, now) if not_before else now, error=None,
                         )
                     ).rowcount

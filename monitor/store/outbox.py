@@ -11,7 +11,8 @@ cannot lose an answer (the console) goes straight from queued to sent.
 A sent alert of a story is edited when the story grows (`shown_revision` below the
 story's revision). Its edit state is a second, smaller machine beside `status`:
 NULL --claim_edit (committed BEFORE the call)--> editing --> NULL (done, or to be
-tried again) | gone (message deleted) | failed (refused). An edit is idempotent by
+tried again) | gone (message deleted) | failed (refused); a digest's message is
+'not_story' from the start (never rendered with its first item's story nor edited). An edit is idempotent by
 content, so an edit left 'editing' by a stopped process simply goes back to NULL.
 """
 
@@ -25,9 +26,14 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from monitor.store.database import Database, aware, inserted_id
-from monitor.store.schema import alerts, delivery_attempts, items
+from monitor.store.schema import alerts, delivery_attempts, items, matches, stories
 
-__all__ = ["OutboxRepository", "OutboxRow"]
+__all__ = ["EDIT_WINDOW", "EditRow", "OutboxRepository", "OutboxRow"]
+
+# A story message sent longer ago than this is no longer edited: its story closed
+# long before (stories take articles for at most `stories.max_story_age`, 72 h by
+# default), and the bound keeps the due-edits query on recent rows.
+EDIT_WINDOW = timedelta(days=7)
 
 # Statuses an outcome may be written over (see the module docstring).
 _IN_FLIGHT = ("sending", "unknown")
@@ -47,6 +53,23 @@ class OutboxRow:
     published_at: datetime | None = None  # the item's, for the publish-to-alert latency
     silent: bool = False  # send with disable_notification (digests, alerts held by quiet hours)
     feedback_entity: str | None = None  # set: the message carries the feedback buttons about this entity
+    story_id: int | None = None  # the item's story: the text is rendered with it at send time
+
+
+@dataclass(frozen=True)
+class EditRow:
+    """A sent message of a story that shows an older revision than the story has."""
+
+    id: int  # the alert
+    item_id: int
+    chat_id: str
+    message_id: int
+    story_id: int
+    text_html: str  # the alert as first rendered (the story's lines are added to it)
+    text_plain: str
+    shown_revision: int
+    revision: int  # the story's, when read
+    feedback_entity: str | None = None  # the message's feedback buttons, kept by the edit
 
 
 class OutboxRepository:
@@ -57,7 +80,7 @@ class OutboxRepository:
         """Queued alerts whose time has come, oldest first: to `chats` only when given,
         never to `exclude_chats`."""
         query = (
-            select(alerts, items.c.published_at)
+            select(alerts, items.c.published_at, items.c.story_id)
             .join(items, items.c.id == alerts.c.item_id)
             .where(alerts.c.status == "queued", alerts.c.next_attempt_at <= self._db.now())
         )
@@ -72,6 +95,7 @@ class OutboxRepository:
             OutboxRow(
                 r["id"], r["item_id"], r["chat_id"], r["text_html"], r["text_plain"], r["status"], r["attempts"],
                 aware(r["created_at"]), aware(r["published_at"]), bool(r["silent"]), r["feedback_entity"],
+                r["story_id"] if r["edit_status"] is None else None,  # not_story: a digest's message
             )
             for r in rows
         ]
@@ -161,6 +185,73 @@ class OutboxRepository:
             ).rowcount
 
     # -- edits of sent story messages ----------------------------------------
+
+    def _pending_edits(self, exclude_chats: Iterable[str]) -> Any:
+        """Sent messages of a story whose revision rose since they were rendered, with
+        no edit in flight and edits not ended (the filter of the two queries below)."""
+        query = (
+            alerts.join(items, items.c.id == alerts.c.item_id).join(stories, stories.c.id == items.c.story_id),
+            [
+                alerts.c.status == "sent",
+                alerts.c.sent_at >= self._db.now() - EDIT_WINDOW,
+                alerts.c.telegram_message_id.is_not(None),
+                alerts.c.edit_status.is_(None),
+                alerts.c.shown_revision < stories.c.revision,
+            ],
+        )
+        excluded = list(exclude_chats)
+        if excluded:
+            query[1].append(alerts.c.chat_id.not_in(excluded))
+        return query
+
+    def due_edits(self, limit: int = 200, *, interval: float = 60.0, exclude_chats: Iterable[str] = ()) -> list[EditRow]:
+        """Story messages to edit now, oldest alert first: out of date, and not edited in
+        the last `interval` seconds (the batching of later reports)."""
+        joined, conditions = self._pending_edits(exclude_chats)
+        cutoff = self._db.now() - timedelta(seconds=interval)
+        query = (
+            select(alerts, items.c.story_id, stories.c.revision)
+            .select_from(joined)
+            .where(*conditions, (alerts.c.last_edited_at.is_(None)) | (alerts.c.last_edited_at <= cutoff))
+            .order_by(alerts.c.id)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            EditRow(
+                r["id"], r["item_id"], r["chat_id"], r["telegram_message_id"], r["story_id"], r["text_html"], r["text_plain"],
+                r["shown_revision"], r["revision"], r["feedback_entity"],
+            )
+            for r in rows
+        ]
+
+    def next_edit_due(self, interval: float = 60.0, exclude_chats: Iterable[str] = ()) -> datetime | None:
+        """When the earliest out-of-date story message may be edited (None: none is)."""
+        joined, conditions = self._pending_edits(exclude_chats)
+        query = select(func.count(), func.count(alerts.c.last_edited_at), func.min(alerts.c.last_edited_at)).select_from(joined).where(*conditions)
+        with self._db.read() as conn:
+            pending, edited_before, last = conn.execute(query).one()
+        if not pending:
+            return None
+        if pending > edited_before:
+            return self._db.now()  # a first edit: at once
+        return aware(last) + timedelta(seconds=interval)
+
+    def entity_names(self, entity_ids: Iterable[str]) -> dict[str, str]:
+        """Display names of entities as the matcher last named them (for story messages)."""
+        names: dict[str, str] = {}
+        with self._db.read() as conn:
+            for entity_id in dict.fromkeys(entity_ids):  # a few per story; each one index lookup
+                name = conn.execute(
+                    select(matches.c.entity_name)
+                    .where(matches.c.entity_id == entity_id)
+                    .order_by(matches.c.matched_at.desc())
+                    .limit(1)
+                ).scalar()
+                if name:
+                    names[entity_id] = name
+        return names
 
     def claim_edit(self, alert_id: int, revision: int) -> int | None:
         """No edit in flight -> 'editing' plus an open attempt record, in one transaction,

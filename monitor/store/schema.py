@@ -129,7 +129,7 @@ alerts = Table(
     # Story edits (v4): the story revision the message on Telegram shows (NULL: not a
     # story's message, never edited), the edit in flight or why edits ended, the last edit.
     Column("shown_revision", Integer),
-    Column("edit_status", String(20)),  # NULL (none in flight), editing, gone, failed
+    Column("edit_status", String(20)),  # NULL (none in flight), editing, gone, failed, not_story (a digest)
     Column("last_edited_at", DateTime(timezone=True)),
     Column("edits", Integer, nullable=False, default=0),  # edits Telegram applied
     # Sent with disable_notification (digests, alerts held by quiet hours) (v7).
