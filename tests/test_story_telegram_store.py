@@ -63,3 +63,32 @@ def test_migration_on_an_existing_sqlite_database(tmp_path):
 
 def test_migration_on_an_existing_postgres_database(postgres_url):
     _migrated(postgres_url)
+
+
+def test_a_growing_story_wakes_the_sender_of_any_instance_on_postgres(postgres_url):
+    """The sender (maybe another instance) LISTENs for queued alerts; a story that grows
+    queues none but has messages to edit, so its revision update notifies the same channel."""
+    import psycopg
+
+    from monitor.store.schema import ALERTS_CHANNEL, stories
+
+    store = Store(postgres_url)
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    try:
+        with store.database.write() as conn:
+            conn.execute(feeds.insert().values(id=1, url="https://wire.example/rss", name="Wire", error_streak=0, seeded=True))
+            conn.execute(items.insert().values(id=1, feed_id=1, title="Rockets hit Camp Taji", fetched_at=now, body="", body_source="feed"))
+            conn.execute(
+                stories.insert().values(
+                    id=1, lead_item_id=1, created_at=now, updated_at=now, first_published_at=now, last_published_at=now,
+                    article_count=1, entities="[]", revision=1,
+                )
+            )
+        with psycopg.connect(postgres_url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as listener:
+            listener.execute(f"LISTEN {ALERTS_CHANNEL}")
+            with store.database.write() as conn:
+                conn.execute(stories.update().where(stories.c.id == 1).values(revision=stories.c.revision + 1))
+            heard = [n.channel for n in listener.notifies(timeout=5, stop_after=1)]
+        assert heard == [ALERTS_CHANNEL]
+    finally:
+        store.close()

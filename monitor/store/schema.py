@@ -421,6 +421,19 @@ def _v8_feedback(conn: Connection) -> None:
     metadata.create_all(conn, tables=[feedback, mutes])
 
 
+def _v9_story_growth_notify(conn: Connection) -> None:
+    """A story that grows has messages to edit: on PostgreSQL the sender (maybe another
+    instance) hears of it as of queued alerts, at the commit of the article's transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("DROP TRIGGER IF EXISTS stories_grown ON stories"))
+        conn.execute(
+            text(
+                "CREATE TRIGGER stories_grown AFTER UPDATE OF revision ON stories "
+                "FOR EACH STATEMENT EXECUTE FUNCTION monitor_alerts_queued()"
+            )
+        )
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial,
     _v2_delivery_attempts,
@@ -430,6 +443,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v6_instances,
     _v7_priorities_digests_quiet_hours,
     _v8_feedback,
+    _v9_story_growth_notify,
 ]
 
 
