@@ -92,3 +92,43 @@ def test_a_growing_story_wakes_the_sender_of_any_instance_on_postgres(postgres_u
         assert heard == [ALERTS_CHANNEL]
     finally:
         store.close()
+
+
+def test_a_digest_built_on_a_story_item_is_never_rendered_with_the_story_nor_edited(tmp_path):
+    """A digest's message hangs on its first listed item, which may be a story's: it is
+    a digest, not that story's message."""
+    from monitor.store import DigestPart
+    from monitor.store.schema import stories
+
+    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    try:
+        with store.database.write() as conn:
+            conn.execute(feeds.insert().values(id=1, url="https://wire.example/rss", name="Wire", error_streak=0, seeded=True))
+            for item_id in (1, 2):
+                conn.execute(
+                    items.insert().values(
+                        id=item_id, feed_id=1, title=f"Report {item_id} on Camp Taji", fetched_at=now, body="", body_source="feed", story_id=1
+                    )
+                )
+            conn.execute(
+                stories.insert().values(
+                    id=1, lead_item_id=1, created_at=now, updated_at=now, first_published_at=now, last_published_at=now,
+                    article_count=2, entities="[]", revision=2,
+                )
+            )
+            conn.execute(
+                alerts.insert().values(
+                    item_id=1, chat_id="4242", text_html="x", text_plain="x", status="digest", attempts=0, created_at=now, next_attempt_at=now,
+                )
+            )
+        built = store.digests.build("4242", datetime(2030, 1, 1, tzinfo=timezone.utc), lambda entries: [DigestPart("<b>Digest</b>", "Digest")])
+        assert built == 1
+        [row] = store.outbox.due()
+        assert row.story_id is None  # sent as the digest it is
+        attempt = store.outbox.claim(row.id)
+        assert attempt is not None
+        store.outbox.finish_sent(row.id, attempt, 99)
+        assert store.outbox.due_edits() == [] and store.outbox.claim_edit(row.id, revision=5) is None
+    finally:
+        store.close()
