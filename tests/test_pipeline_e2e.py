@@ -218,7 +218,9 @@ def test_default_network_policy_refuses_the_local_server(tmp_path, site, capsys)
     assert "non-public address" in err
 
 
-def test_old_items_on_a_first_poll_are_stored_without_alerts(tmp_path, site, capsys):
+def test_old_items_on_a_first_poll_are_stored_by_identity_only(tmp_path, site, capsys):
+    """Older than the backfill window on the first poll: remembered, not read (issue 15;
+    tests/test_first_poll.py has the full story)."""
     site.routes["/news/taji.html"] = page("Rockets hit Iraq's Camp Taji", PAGE_TAJI)
     old = (NOW - timedelta(days=30)).strftime("%a, %d %b %Y %H:%M:%S +0000")
     site.add(
@@ -229,8 +231,10 @@ def test_old_items_on_a_first_poll_are_stored_without_alerts(tmp_path, site, cap
     config = write_config(tmp_path, [{"url": site.url("/old.xml")}])
     code, out, err = run_once(capsys, config)
     assert code == 0 and out == ""
+    assert site.hits("/news/taji.html") == 0
     with sqlite3.connect(tmp_path / "monitor.db") as conn:
-        assert conn.execute("SELECT count(*) FROM matches").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM matches").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
 
 

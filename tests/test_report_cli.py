@@ -179,8 +179,9 @@ def test_an_unwritable_chart_path_is_one_line_and_exit_2_with_nothing_printed(tm
 
 
 def test_articles_found_by_a_real_run_are_reported_on_their_publication_days(tmp_path, site, capsys):
-    """`monitor run --once` against a local feed whose entries span several days (the
-    older ones are past the backfill window: stored and matched, not alerted)."""
+    """`monitor run --once` against a local feed whose entries span several days (a
+    backfill window of 30 days, so that the first poll reads them all: older entries
+    would be stored by identity only, unmatched)."""
     now = datetime.now(timezone.utc)
     entries = [
         ("a1", "Kataeb Hezbollah denies drone claim near Camp Taji", 0.2),
@@ -196,7 +197,9 @@ def test_articles_found_by_a_real_run_are_reported_on_their_publication_days(tmp
         for guid, title, age in entries
     )
     site.add("/rss.xml", f'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>{items}</channel></rss>')
-    config = write_config(tmp_path, [{"url": site.url("/rss.xml"), "name": "Desk"}], fetch={"fetch_pages": False})
+    config = write_config(
+        tmp_path, [{"url": site.url("/rss.xml"), "name": "Desk"}], fetch={"fetch_pages": False}, defaults={"backfill": "30d"}
+    )
     assert main(["--config", str(config), "run", "--once"]) == 0
     capsys.readouterr()
 

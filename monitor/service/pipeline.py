@@ -85,6 +85,9 @@ class PollOutcome:
     matched_items: int = 0
     alerts_queued: int = 0
     stories_grown: int = 0  # stored articles that joined a story: its messages are out of date
+    # of new_items: entries older than the backfill window on the feed's first poll,
+    # stored by identity only (no page fetched, not matched)
+    backlog_items: int = 0
     duration: float = 0.0
     error: str | None = None
     retry_after: float | None = None
@@ -122,6 +125,7 @@ async def poll_feed(
         matched=outcome.matched_items,
         alerts=outcome.alerts_queued,
         duration=round(outcome.duration, 3),
+        **({"backlog": outcome.backlog_items} if outcome.backlog_items else {}),
         **({"error": outcome.error} if outcome.error else {}),
     )
     for problem in outcome.problems:
@@ -207,17 +211,27 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         else []
     )
     pending: list[_Planned] = []
+    backlog: list[NewItem] = []
+    now = store.database.now()
     for (entry, canonical), is_known in zip(candidates, known, strict=True):
         if is_known:
             continue
+        if first_poll and not _recent_enough(entry, config.defaults.backfill, now):
+            # A first poll finds the feed's archive: older than the backfill window it is
+            # only remembered, so that it is never new later. No page download (politeness:
+            # a first start of 10,000 feeds must not mean 200,000 page fetches), no matching.
+            backlog.append(_identity_only(state, entry, canonical))
+            continue
         try:
             pending.append(
-                await _plan_entry(runtime, store, fetcher, state, entry, canonical, outlet, first_poll, feed.language or declared_language)
+                await _plan_entry(runtime, store, fetcher, state, entry, canonical, outlet, feed.language or declared_language)
             )
         except DBAPIError:
             raise  # not this item's fault: stop the poll, retry it whole later
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
             _item_failed(outcome, feed, entry, exc)
+    if backlog:
+        await _store_backlog(store, feed, backlog, outcome)
     # Burst guard: more items to alert on than alerts.burst_limit (an archive republished,
     # a site migration) get one summary per chat instead of one alert each.
     alerting = [p for p in pending if p.queued]
@@ -241,8 +255,8 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
                 outcome.stories_grown += not story[0].new_story
             result = _stored(planned, store.database.now())
             outcome.new_items += 1
-            outcome.matched_items += bool(planned.found)  # alerted or not (a later report of a story, a backfill)
-            outcome.alerts_queued += max(result, 0)
+            outcome.matched_items += bool(planned.found)  # alerted or not (a later report of a story)
+            outcome.alerts_queued += result
         if db_error is not None:
             raise db_error  # the items before it are committed; the poll is retried whole later
     if burst:
@@ -324,6 +338,42 @@ async def _store_burst(
         )
 
 
+async def _store_backlog(store: Store, feed: FeedConfig, backlog: list[NewItem], outcome: PollOutcome) -> None:
+    """The identities of a first poll's old entries, in one transaction (there may be
+    hundreds; one commit each would cost more than the rest of the poll)."""
+    try:
+        ids = await asyncio.to_thread(store.items.add_together, [(item, ()) for item in backlog], _no_alerts)
+    except DBAPIError:
+        raise  # nothing of the backlog was committed; the poll is retried whole later
+    except Exception as exc:  # noqa: BLE001 - a bad batch must not stop the feed
+        log.error("backlog_failed", feed=feed.url, items=len(backlog), error=str(exc), exc_info=exc)
+        outcome.problems.append(f"{len(backlog)} old entries not stored: {type(exc).__name__}")
+        return
+    stored = sum(1 for item_id in ids if item_id is not None)
+    outcome.new_items += stored
+    outcome.backlog_items += stored
+
+
+def _no_alerts(_ids: list[int | None]) -> list[tuple[int, QueuedAlert]]:
+    return []
+
+
+def _identity_only(state: FeedState, entry: FeedEntry, canonical: str | None) -> NewItem:
+    """An entry remembered without being read: what dedup needs (GUID, URL, canonical
+    URL) and its date, no text, no content hash."""
+    return NewItem(
+        feed_id=state.id,
+        guid=entry.guid,
+        url=entry.url,
+        canonical_url=canonical,
+        title="",
+        published_at=entry.published,
+        body="",
+        body_source="unread",
+        content_hash=None,
+    )
+
+
 @dataclass
 class _Planned:
     """A new entry, matched and ready to store."""
@@ -333,7 +383,6 @@ class _Planned:
     mentions: list[FoundMention]
     queued: list[QueuedAlert]
     found: list[EntityMatch]
-    too_old: bool
     story: int | None = None  # the story it was placed in
 
 
@@ -350,7 +399,6 @@ async def _plan_entry(
     entry: FeedEntry,
     canonical: str | None,
     outlet: str,
-    first_poll: bool,
     language: str | None = None,
 ) -> _Planned:
     """Text, matches and alerts of an entry not known yet (the store checks again, in the
@@ -371,17 +419,14 @@ async def _plan_entry(
         for mention in m.mentions
     ]
     queued: list[QueuedAlert] = []
-    too_old = False
     if found:
-        too_old = first_poll and not _recent_enough(entry, config.defaults.backfill, store.database.now())
-        if not too_old:
-            # chat -> (its delivery choices, the matched entities it follows and has not
-            # muted, first-mentioned first)
-            subscribers: dict[str, tuple[ChatPreferences, list[str]]] = {}
-            if config.telegram.token:  # a database read: in a thread, like every store call
-                by_first_mention = sorted(found, key=lambda m: min(x.start for x in m.mentions))
-                subscribers = await asyncio.to_thread(_subscribers_of, store, [m.entity_id for m in by_first_mention])
-            queued = _alerts_for(runtime, subscribers, entry, outlet, text, found, store.database.now())
+        # chat -> (its delivery choices, the matched entities it follows and has not
+        # muted, first-mentioned first)
+        subscribers: dict[str, tuple[ChatPreferences, list[str]]] = {}
+        if config.telegram.token:  # a database read: in a thread, like every store call
+            by_first_mention = sorted(found, key=lambda m: min(x.start for x in m.mentions))
+            subscribers = await asyncio.to_thread(_subscribers_of, store, [m.entity_id for m in by_first_mention])
+        queued = _alerts_for(runtime, subscribers, entry, outlet, text, found, store.database.now())
     item = NewItem(
         feed_id=state.id,
         guid=entry.guid,
@@ -396,14 +441,13 @@ async def _plan_entry(
         content_hash=hashed,
         lang=article_language(language, None, text) if found else None,
     )
-    return _Planned(entry, item, mentions, queued, found, too_old)
+    return _Planned(entry, item, mentions, queued, found)
 
 
 def _stored(planned: _Planned, now: datetime, *, summarised: bool = False) -> int:
     """Metrics and the log line of a newly stored item. Returns the number of alerts queued
-    (0 for an item without matches or listed in a burst summary, -1 for a match that is
-    too old to alert on)."""
-    entry, found, queued, too_old = planned.entry, planned.found, planned.queued, planned.too_old
+    (0 for an item without matches or listed in a burst summary)."""
+    entry, found, queued = planned.entry, planned.found, planned.queued
     if found:
         # metrics for a newly stored matching item
         for m in found:
@@ -418,10 +462,9 @@ def _stored(planned: _Planned, now: datetime, *, summarised: bool = False) -> in
             entities=[m.entity_id for m in found],
             alerts=len(queued),
             **({"story": planned.story} if planned.story is not None else {}),
-            **({"skipped": "older than the backfill window on the feed's first poll"} if too_old else {}),
             **({"summarised": "listed in the poll's burst summary"} if summarised else {}),
         )
-    return -1 if too_old else len(queued)
+    return len(queued)
 
 
 async def _page_text(fetcher: Fetcher, url: str, max_chars: int) -> str | None:
