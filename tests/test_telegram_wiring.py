@@ -197,17 +197,29 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
         defaults={"jitter": 0, "broken_after": "0.5s", "max_backoff": "0.3s", "broken_retry": "0.3s"},
         fetch={"fetch_pages": True},
         telegram=telegram_section(fake, commands=False),
+        storage={"retention": {"every": "1s"}},
     )
     with (tmp_path / "watchlist.yaml").open("a", encoding="utf-8") as watchlist:
         watchlist.write("  - id: k1-airbase\n    name: K1 Air Base\n    aliases: [K1 air base]\n")
     # Subscribers: one who blocked the bot (a definite failure), one whose answer is lost.
-    from monitor.store import Store
+    from datetime import datetime, timedelta, timezone
+
+    from monitor.ops import metrics
+    from monitor.store import FoundMention, NewItem, QueuedAlert, Store
 
     store = Store(f"sqlite:///{tmp_path / 'monitor.db'}")
     for chat in (SUBSCRIBER, 5151):
         store.subscribers.register(str(chat), None)
         store.subscribers.subscribe(str(chat), (), all_entities=True)
     store.close()
+    # An alert sent half a year ago: retention (storage.retention.alerts, 90 days) prunes it.
+    store = Store(f"sqlite:///{tmp_path / 'monitor.db'}", clock=lambda: datetime.now(timezone.utc) - timedelta(days=180))
+    store.feeds.ensure("https://old.example/rss", "Old")
+    store.items.add(NewItem(1, "old", "https://old.example/1", "https://old.example/1", "Camp Taji, long ago", None, "Camp Taji.",
+                            "feed", None), [FoundMention("camp-taji", "Camp Taji", "Camp Taji", 0, 9)], [QueuedAlert("@old", "old", "old")])
+    store.outbox.mark_delivered_locally(store.outbox.due()[0].id)
+    store.close()
+    pruned_before = metrics.REGISTRY.get_sample_value("monitor_retention_pruned_total", {"kind": "alerts"}) or 0.0
     fake.add_chat(5151, "private")
     fake.block_chat(SUBSCRIBER)
     fake.add_fault("429", retry_after=1)  # the first send: flood control
@@ -239,6 +251,7 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
         rejected = await until_metric(port, lambda page: value(page, "monitor_config_last_reload_ok") == 0)
         config.write_text(text.replace("interval: 0.3s", "interval: 0.4s", 1))
         await until_metric(port, lambda page: value(page, "monitor_config_last_reload_ok") == 1)
+        await until_metric(port, lambda page: value(page, "monitor_retention_pruned_total", kind="alerts") > pruned_before)
         final_text = (await get(port, "/metrics")).text
         final = samples(final_text)
     release.set()
@@ -287,6 +300,7 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
         "monitor_feedback_presses": not any(
             moved("monitor_feedback_presses_total", choice=c) for c in ("relevant", "not_relevant", "mute", "ignored")
         ),
+        "monitor_retention_pruned": value(final, "monitor_retention_pruned_total", kind="alerts") > pruned_before,
     }
     # (prometheus_client adds a "<counter>_created" timestamp beside each counter: not a metric of ours)
     exported = {f.name for f in text_string_to_metric_families(final_text) if not f.name.endswith("_created")}

@@ -45,12 +45,39 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+_DAY = 86400.0
+
+
+class RetentionConfig(StrictModel):
+    """What the database forgets, and how often it looks (monitor/store/retention.py)."""
+
+    enabled: bool = True
+    # Identities (GUID, URLs) of items that matched nothing, once no feed has listed them
+    # for this long (what a feed still lists is never forgotten, or it would be new again).
+    # At least a day: other feeds often carry the same article hours later, and dedup
+    # across feeds needs its identity.
+    unmatched_items: Duration = 30 * _DAY
+    # Sent, failed and unknown alerts (never queued ones) and their send attempts.
+    alerts: Duration = 90 * _DAY
+    # How often the pruning runs (in `run`; `run --once` prunes when this much time has
+    # passed since the last pruning).
+    every: Duration = 6 * 3600.0
+
+    @field_validator("unmatched_items", "alerts")
+    @classmethod
+    def _at_least_a_day(cls, seconds: float) -> float:
+        if seconds < _DAY:
+            raise ValueError("must be at least 1d (a shorter memory makes old entries new again)")
+        return seconds
+
+
 class StorageConfig(StrictModel):
     url: str = "sqlite:///../var/monitor.db"
     # PostgreSQL: a statement running longer than this is cancelled by the server, so a
     # stuck query (a lock held by a hung client, a server in trouble) cannot stall an
     # instance; the poll or send it belonged to is retried like any database error.
     statement_timeout: Duration = 30.0
+    retention: RetentionConfig = RetentionConfig()
 
     @field_validator("url")
     @classmethod
@@ -457,6 +484,7 @@ __all__ = [
     "FeedConfig",
     "InstancesConfig",
     "MonitorConfig",
+    "RetentionConfig",
     "Settings",
     "config_path_from",
     "load_settings",

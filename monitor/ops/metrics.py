@@ -88,6 +88,12 @@ LAST_POLL = Gauge("monitor_last_poll_timestamp_seconds", "Unix time of the last 
 QUEUE_DEPTH = Gauge("monitor_alert_queue_depth", "Alerts waiting in the outbox.", registry=REGISTRY)
 QUEUE_AGE = Gauge("monitor_alert_queue_oldest_age_seconds", "Age of the oldest waiting alert (0 when empty).", registry=REGISTRY)
 ALERTS_BY_STATUS = Gauge("monitor_alerts", "Alerts in the database by status.", ["status"], registry=REGISTRY)
+RETENTION_PRUNED = Counter(
+    "monitor_retention_pruned",
+    "Rows deleted by retention (storage.retention), by kind: items (unmatched identities), alerts, delivery_attempts.",
+    ["kind"],
+    registry=REGISTRY,
+)
 RELOADS = Counter("monitor_config_reloads", "Configuration reloads by result (applied, rejected).", ["result"], registry=REGISTRY)
 CONFIG_OK = Gauge("monitor_config_last_reload_ok", "1 if the last reload attempt was applied, 0 if rejected.", registry=REGISTRY)
 

@@ -21,14 +21,18 @@ declared ttl). So the poll hands the decided delay to the trigger when it ends
 and reschedules the job with it (`Job.reschedule`); at submission the trigger
 parks the job at the longest wait the policy can decide, a safety net that is
 replaced as soon as the poll ends.
+
+Besides the feeds, the scheduler runs retention (`Retention`, storage.retention): the
+database's old rows pruned every `every`, a batch at a time, between the polls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.jobstores.base import JobLookupError
@@ -38,12 +42,15 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import FeedConfig, MonitorConfig
+from monitor.config import FeedConfig, MonitorConfig, RetentionConfig
+from monitor.ops import metrics
 from monitor.ops.logs import get_logger
 from monitor.service.schedule import Policy, first_delay, on_tick
+from monitor.store import Store, database_problem
 
-__all__ = ["FeedChanges", "FeedTrigger", "PollJobs", "daily_trigger", "feed_changes", "weekly_trigger"]
+__all__ = ["FeedChanges", "FeedTrigger", "PollJobs", "Pruned", "Retention", "daily_trigger", "feed_changes", "retention_delay", "weekly_trigger"]
 
 log = get_logger("monitor.service.jobs")
 
@@ -154,7 +161,27 @@ class PollJobs:
         """When each feed's next poll starts, by URL (parked feeds are being polled)."""
         if self._scheduler is None:
             return {}
-        return {job.id: job.next_run_time for job in self._scheduler.get_jobs() if job.next_run_time is not None}
+        return {
+            job.id: job.next_run_time
+            for job in self._scheduler.get_jobs()
+            if job.next_run_time is not None and job.id in self._triggers
+        }
+
+    def add_periodic(self, job_id: str, run: Callable[[], Awaitable[object]], every: float, first_delay: float) -> None:
+        """A housekeeping job beside the feeds' (no feed URL is `job_id`): first after
+        `first_delay` seconds, then every `every`; never two runs at once."""
+        assert self._scheduler is not None, "start() first"
+        start = datetime.now(timezone.utc) + timedelta(seconds=first_delay)
+        self._scheduler.add_job(
+            run,
+            IntervalTrigger(seconds=every, start_date=start, timezone=timezone.utc),
+            id=job_id,
+            name=job_id,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
 
     def apply(self, changes: FeedChanges, config: MonitorConfig) -> None:
         """Add, remove and re-interval jobs after a reload (`config` is the new one)."""
@@ -296,3 +323,124 @@ class PollJobs:
             return  # stopping, or the feed was removed while it was being polled
         trigger.after_poll(delay)
         scheduler.reschedule_job(url, trigger=trigger)
+
+
+# -- retention ----------------------------------------------------------------------
+
+# Rows per batch: each batch is one short write, so polls never wait long for the lock.
+RETENTION_BATCH = 500
+# When a database has never been pruned: the first run this soon after the start (or
+# after `every`, when shorter), so a service restarted more often than `every` still prunes.
+RETENTION_FIRST_DELAY = 60.0
+# The time of the last finished pruning, in the service_state table.
+RETENTION_LAST_RUN = "retention.last_run"
+
+
+def retention_delay(last_run: datetime | None, now: datetime, every: float) -> float:
+    """Seconds until the next pruning is due (0: due now)."""
+    if last_run is None:
+        return 0.0
+    return max(0.0, (last_run + timedelta(seconds=every) - now).total_seconds())
+
+
+@dataclass
+class Pruned:
+    """What one pruning deleted."""
+
+    items: int = 0
+    alerts: int = 0
+    delivery_attempts: int = 0
+    batches: int = 0
+    complete: bool = True
+    error: str | None = field(default=None, repr=False)
+
+
+class Retention:
+    """Prunes the store by storage.retention (monitor/store/retention.py), a batch per
+    thread hop: the event loop and the polls run between two batches."""
+
+    def __init__(self, store: Store, config: RetentionConfig):
+        self._store = store
+        self._config = config
+        self._stopping = False
+        self._running: asyncio.Task | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self._config.enabled
+
+    @property
+    def every(self) -> float:
+        return self._config.every
+
+    async def seconds_until_due(self) -> float:
+        stored = await asyncio.to_thread(self._store.values.get, RETENTION_LAST_RUN)
+        last_run = datetime.fromisoformat(stored) if stored else None
+        return retention_delay(last_run, self._store.database.now(), self._config.every)
+
+    async def first_delay(self) -> float:
+        """When the service's first pruning should run: when due, but not in the start's rush."""
+        due = await self.seconds_until_due()
+        return max(due, min(self._config.every, RETENTION_FIRST_DELAY))
+
+    async def run_if_due(self) -> Pruned | None:
+        """`run --once`: prune when `every` has passed since the last pruning."""
+        if not self._config.enabled or await self.seconds_until_due() > 0:
+            return None
+        return await self.run()
+
+    async def run(self) -> Pruned:
+        """One pruning: unmatched identities, then finished alerts, a batch at a time.
+        A database error ends it (logged); the next run starts over."""
+        self._running = asyncio.current_task()
+        started = time.monotonic()
+        now = self._store.database.now()
+        items_before = now - timedelta(seconds=self._config.unmatched_items)
+        alerts_before = now - timedelta(seconds=self._config.alerts)
+        pruned = Pruned()
+        try:
+            while not self._stopping:
+                count = await asyncio.to_thread(self._store.retention.prune_unmatched_items, items_before, RETENTION_BATCH)
+                pruned.batches += 1
+                pruned.items += count
+                metrics.RETENTION_PRUNED.labels("items").inc(count)
+                if count < RETENTION_BATCH:
+                    break
+            while not self._stopping:
+                count, attempts = await asyncio.to_thread(
+                    self._store.retention.prune_finished_alerts, alerts_before, RETENTION_BATCH
+                )
+                pruned.batches += 1
+                pruned.alerts += count
+                pruned.delivery_attempts += attempts
+                metrics.RETENTION_PRUNED.labels("alerts").inc(count)
+                metrics.RETENTION_PRUNED.labels("delivery_attempts").inc(attempts)
+                if count < RETENTION_BATCH:
+                    break
+            pruned.complete = not self._stopping
+            if pruned.complete:
+                await asyncio.to_thread(self._store.values.set, RETENTION_LAST_RUN, now.isoformat())
+        except Exception as exc:  # noqa: BLE001 - e.g. the database is down: the next run starts over
+            pruned.complete, pruned.error = False, database_problem(exc)
+            log.error("retention_failed", error=pruned.error, items=pruned.items, alerts=pruned.alerts)
+        finally:
+            self._running = None
+        log.info(
+            "retention_pruned",
+            items=pruned.items,
+            alerts=pruned.alerts,
+            delivery_attempts=pruned.delivery_attempts,
+            batches=pruned.batches,
+            complete=pruned.complete,
+            seconds=round(time.monotonic() - started, 3),
+            items_listed_before=items_before.isoformat(),
+            alerts_before=alerts_before.isoformat(),
+        )
+        return pruned
+
+    async def stop(self, timeout: float) -> None:
+        """No new batch; a running one gets `timeout` seconds to finish its write."""
+        self._stopping = True
+        running = self._running
+        if running is not None and not running.done() and running is not asyncio.current_task():
+            await asyncio.wait([running], timeout=timeout)

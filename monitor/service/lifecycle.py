@@ -27,7 +27,7 @@ from monitor.ops import metrics
 from monitor.ops.health import Health, HealthServer
 from monitor.ops.logs import get_logger, redact
 from monitor.service.instances import Coordinator, sender_role
-from monitor.service.jobs import PollJobs, daily_trigger, feed_changes, weekly_trigger
+from monitor.service.jobs import PollJobs, Retention, daily_trigger, feed_changes, weekly_trigger
 from monitor.service.lock import InstanceLock, lock_database
 from monitor.service.notices import AdminNotifier, AdminNotices
 from monitor.service.pipeline import PollOutcome, Runtime
@@ -124,6 +124,8 @@ class Monitor:
         self.jobs = PollJobs(
             self._poll_for_job, lambda: self.runtime.settings.config, rng, claim=self.coordinator.claim if self.coordinator else None
         )
+        # storage.retention: old rows pruned on the scheduler (run) or when due (run --once).
+        self.retention = Retention(self.store, config.storage.retention)
         self.reloader = Reloader(lambda: self.runtime, self._swap, self.notices)
         self.digests = Digests(self.store, lambda: self.runtime.settings, self._alerts_waiting.set)
         self.weekly_report = WeeklyReport(
@@ -175,6 +177,7 @@ class Monitor:
         await self._catch_up()  # a cron-driven `run --once` sends the digests and the report due too
         await self.delivery.drain()  # what is left, paced by the rate governor
         report.delivered = self.delivery.delivered - before
+        await self.retention.run_if_due()  # a `run --once` from cron prunes too
         return report
 
     # -- live configuration --------------------------------------------------
@@ -226,6 +229,8 @@ class Monitor:
         self.jobs.start(stored_next, self.store.database.now())
         self._schedule_timed(config)
         await self._catch_up()
+        if self.retention.enabled:
+            self.jobs.add_periodic("retention", self.retention.run, self.retention.every, await self.retention.first_delay())
         metrics.SCHEDULER_UP.set(1)
         metrics.FEEDS.set(len(config.feeds))
         metrics.CONFIG_OK.set(1)
@@ -297,7 +302,7 @@ class Monitor:
         grace = self.runtime.settings.config.service.shutdown_grace
         log.info("stopping", polls_in_flight=self.jobs.polls_in_flight, grace=grace)
         watcher.cancel()
-        await self.jobs.stop(grace)
+        await asyncio.gather(self.jobs.stop(grace), self.retention.stop(grace))
         metrics.SCHEDULER_UP.set(0)
         await asyncio.gather(watcher, return_exceptions=True)
         # Flush what is deliverable now, within what is left of the budget.

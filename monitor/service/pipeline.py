@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.exc import DBAPIError
 
@@ -54,6 +55,10 @@ log = get_logger("monitor.service.pipeline")
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 # Shorter bodies make hash collisions between different stories likely (e.g. "Live updates").
 MIN_HASHED_CHARS = 200
+# A feed's known entries are marked listed again (items.last_listed_at) when their mark is
+# older than this: retention keeps what a feed still lists, and an unchanged feed re-read
+# every few minutes costs a write per entry at most hourly. Below storage.retention's minimum.
+LISTING_REFRESH = timedelta(hours=1)
 
 
 @dataclass
@@ -205,14 +210,19 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
             candidates.append((entry, identity.canonical_url(entry.url) if entry.url else None))
         except Exception as exc:  # noqa: BLE001 - one bad item must not stop the feed
             _item_failed(outcome, feed, entry, exc)
+    now = store.database.now()
+    listed_since = now - LISTING_REFRESH
     known = (
-        await asyncio.to_thread(store.items.known_entries, state.id, [(entry.guid, canonical) for entry, canonical in candidates])
+        await asyncio.to_thread(
+            partial(store.items.known_entries, listed_since=listed_since),
+            state.id,
+            [(entry.guid, canonical) for entry, canonical in candidates],
+        )
         if candidates
         else []
     )
     pending: list[_Planned] = []
     backlog: list[NewItem] = []
-    now = store.database.now()
     for (entry, canonical), is_known in zip(candidates, known, strict=True):
         if is_known:
             continue
@@ -270,6 +280,9 @@ async def _poll(runtime: Runtime, store: Store, fetcher: Fetcher, feed: FeedConf
         declared_interval=parsed.ttl_seconds,
         seeded=True,
         next_poll=_planner(next_poll, "ok", None, outcome.cache_lifetime),
+        # An entry that could not be identified was not marked listed: then the feed's
+        # content is not all marked, and its mark stays where it was.
+        listed_since=listed_since if len(candidates) == len(parsed.entries) else None,
     )
     return outcome
 

@@ -1,6 +1,6 @@
 """Persistence: the schema and its migrations (schema.py), the connection owner
 (database.py), one repository per concern (feeds, items, stories, outbox,
-subscribers, values, instances, preferences, digests, feedback) bundled by `Store`, and the read-only queries for people at a terminal
+subscribers, values, instances, preferences, digests, feedback, retention) bundled by `Store`, and the read-only queries for people at a terminal
 (reports.py: recent, search, stats; mentions.py: the articles behind `report`)."""
 
 from monitor.store.database import Clock, Database, aware, database_problem, display_url, utcnow
@@ -11,6 +11,7 @@ from monitor.store.instances import InstanceInfo, InstanceRepository, LeaseGrant
 from monitor.store.items import AlertsForStored, FoundMention, ItemRepository, NewItem, QueuedAlert, StoreResult
 from monitor.store.outbox import EditRow, OutboxRepository, OutboxRow
 from monitor.store.preferences import ChatPreferences, PreferenceRepository, QuietSetting
+from monitor.store.retention import FINISHED_ALERTS, RetentionRepository
 from monitor.store.store import Store
 from monitor.store.stories import Placement, Story, StoryArticle, StoryPlacer, StoryRepository, StoredArticle
 from monitor.store.subscribers import SubscriberRepository, Subscription
@@ -19,6 +20,7 @@ from monitor.store.values import ValueRepository
 __all__ = [
     "CHOICES",
     "MUTE_FOR",
+    "FINISHED_ALERTS",
     "AlertsForStored",
     "ClaimRefused",
     "ChatPreferences",
@@ -46,6 +48,7 @@ __all__ = [
     "Press",
     "QueuedAlert",
     "QuietSetting",
+    "RetentionRepository",
     "Store",
     "StoreResult",
     "StoredArticle",

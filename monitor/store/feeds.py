@@ -167,15 +167,19 @@ class FeedRepository:
         seeded: bool | None = None,
         broken_after: timedelta | None = None,
         next_poll: NextPoll | None = None,
+        listed_since: datetime | None = None,
     ) -> FeedState:
         """Remember the outcome of a poll; errors lengthen the streak, success resets it.
 
         `next_poll(new_state)`, when given, says when to poll next; it is stored
         (feeds.next_poll_at) in the same statement. A success on a feed this process
         knows is one UPDATE; a failure reads the row first (the streak and the broken
-        verdict are counted from the database)."""
+        verdict are counted from the database). `listed_since`: every entry of the content
+        just read is marked listed at or after this time (retention, store/retention.py)."""
         now = self._db.now()
         values: dict[str, Any] = {"last_polled_at": now, "last_status": status}
+        if listed_since is not None:
+            values["listed_since"] = listed_since
         known = self._by_id.get(feed_id)
         with self._pending_lock:  # this poll's outcome supersedes a noted 304
             self._pending.pop(feed_id, None)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from monitor.store.database import Database, inserted_id
+from monitor.store.database import Database, aware, inserted_id
 from monitor.store.schema import alerts, items, matches
 from monitor.store.stories import StoryPlacer, StoryRepository
 
@@ -107,24 +107,46 @@ class ItemRepository:
         self._stories = stories or StoryRepository(database)
         self._known_queries: dict[tuple[bool, bool, bool], Any] = {}
 
-    def known_entries(self, feed_id: int, keys: Sequence[tuple[str | None, str | None]]) -> list[bool]:
+    def known_entries(
+        self, feed_id: int, keys: Sequence[tuple[str | None, str | None]], *, listed_since: datetime | None = None
+    ) -> list[bool]:
         """Whether each of many (guid, canonical_url) pairs of one feed is known (the dedup
         rule without the content hash, which needs the page's text): one SELECT ... IN
-        per chunk instead of a query (and, for async callers, a thread hop) per entry."""
+        per chunk instead of a query (and, for async callers, a thread hop) per entry.
+
+        With `listed_since`, the known items whose last_listed_at is older are marked listed
+        now (retention keeps the identities a feed still lists); the write happens only
+        when one is that old, so an unchanged feed polled every few minutes costs a write
+        at most once per item and hour (the caller's choice of `listed_since`)."""
         guids = list({g for g, _ in keys if g})
         urls = list({u for _, u in keys if u})
         known_guids: set[str] = set()
         known_urls: set[str] = set()
+        stale: set[int] = set()
         with self._db.read() as conn:
             for start in range(0, len(guids), _IN_CHUNK):
                 chunk = guids[start : start + _IN_CHUNK]
-                known_guids.update(
-                    r[0] for r in conn.execute(select(items.c.guid).where(items.c.feed_id == feed_id, items.c.guid.in_(chunk)))
-                )
+                query = select(items.c.guid, items.c.id, items.c.last_listed_at).where(items.c.feed_id == feed_id, items.c.guid.in_(chunk))
+                for guid, item_id, listed in conn.execute(query):
+                    known_guids.add(guid)
+                    if listed_since is not None and (listed is None or aware(listed) < listed_since):
+                        stale.add(item_id)
             for start in range(0, len(urls), _IN_CHUNK):
                 chunk = urls[start : start + _IN_CHUNK]
-                known_urls.update(r[0] for r in conn.execute(select(items.c.canonical_url).where(items.c.canonical_url.in_(chunk))))
+                query = select(items.c.canonical_url, items.c.id, items.c.last_listed_at).where(items.c.canonical_url.in_(chunk))
+                for url, item_id, listed in conn.execute(query):
+                    known_urls.add(url)
+                    if listed_since is not None and (listed is None or aware(listed) < listed_since):
+                        stale.add(item_id)
+        if stale:
+            self._mark_listed(sorted(stale))
         return [bool(g and g in known_guids) or bool(u and u in known_urls) for g, u in keys]
+
+    def _mark_listed(self, item_ids: list[int]) -> None:
+        now = self._db.now()
+        with self._db.write() as conn:
+            for start in range(0, len(item_ids), _IN_CHUNK):
+                conn.execute(update(items).where(items.c.id.in_(item_ids[start : start + _IN_CHUNK])).values(last_listed_at=now))
 
     def add(
         self, item: NewItem, mentions: Sequence[FoundMention], queued: Sequence[QueuedAlert], placer: StoryPlacer | None = None
@@ -221,7 +243,7 @@ class ItemRepository:
             return None
         # Constant statements with bound values: no expression building per item. The
         # dataclasses' fields are the tables' columns.
-        item_id = inserted_id(conn.execute(_INSERT_ITEM, {**vars(item), "fetched_at": now}))
+        item_id = inserted_id(conn.execute(_INSERT_ITEM, {**vars(item), "fetched_at": now, "last_listed_at": now}))
         if mentions:
             conn.execute(
                 _INSERT_MATCH,

@@ -54,6 +54,9 @@ feeds = Table(
     Column("lease_owner", String(64)),
     Column("lease_until", DateTime(timezone=True)),
     Column("last_polled_by", String(64)),
+    # Every entry of the feed's latest content (its last 200 answer) was marked listed
+    # (items.last_listed_at) at or after this time: retention keeps what a feed still lists (v10).
+    Column("listed_since", DateTime(timezone=True)),
 )
 
 items = Table(
@@ -80,6 +83,9 @@ items = Table(
     Column("story_layer", String(20)),
     Column("story_score", Float),
     Column("story_joined_with", Integer),
+    # When a feed last listed this entry (refreshed at most hourly): retention prunes
+    # unmatched identities no feed has listed for storage.retention.unmatched_items (v10).
+    Column("last_listed_at", DateTime(timezone=True)),
     UniqueConstraint("feed_id", "guid", name="uq_items_feed_guid"),
     # The dedup rule (same canonical URL or same content hash anywhere: known) held by
     # the database, not by luck: two instances storing one article at the same moment
@@ -88,6 +94,15 @@ items = Table(
     Index("ux_items_content_hash", "content_hash", unique=True),
     Index("ix_items_fetched_at", "fetched_at"),
     Index("ix_items_story", "story_id"),
+)
+
+# Retention's scan: unmatched items (they keep no text, body = '') by when they were last
+# listed. Partial, so the matched items, kept forever, are never scanned (v10).
+ix_items_unmatched_listed = Index(
+    "ix_items_unmatched_listed",
+    items.c.last_listed_at,
+    sqlite_where=items.c.body == "",
+    postgresql_where=items.c.body == "",
 )
 
 matches = Table(
@@ -434,6 +449,20 @@ def _v9_story_growth_notify(conn: Connection) -> None:
         )
 
 
+def _v10_retention(conn: Connection) -> None:
+    """What retention needs: when each item was last listed, since when a feed's latest
+    content is all marked listed, and the index of the unmatched items' scan."""
+    inspector = inspect(conn)
+    if "last_listed_at" not in {c["name"] for c in inspector.get_columns("items")}:
+        conn.execute(text("ALTER TABLE items ADD COLUMN last_listed_at TIMESTAMP WITH TIME ZONE"))
+        # Existing items count as listed when they were stored; feeds get listed_since at
+        # their next 200 answer, and until then none of their items is pruned.
+        conn.execute(text("UPDATE items SET last_listed_at = fetched_at"))
+    if "listed_since" not in {c["name"] for c in inspector.get_columns("feeds")}:
+        conn.execute(text("ALTER TABLE feeds ADD COLUMN listed_since TIMESTAMP WITH TIME ZONE"))
+    ix_items_unmatched_listed.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_initial,
     _v2_delivery_attempts,
@@ -444,6 +473,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v7_priorities_digests_quiet_hours,
     _v8_feedback,
     _v9_story_growth_notify,
+    _v10_retention,
 ]
 
 

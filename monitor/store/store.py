@@ -11,6 +11,7 @@ from monitor.store.items import ItemRepository
 from monitor.store.outbox import OutboxRepository
 from monitor.store.stories import StoryRepository
 from monitor.store.preferences import PreferenceRepository
+from monitor.store.retention import RetentionRepository
 from monitor.store.subscribers import SubscriberRepository
 from monitor.store.values import ValueRepository
 
@@ -33,6 +34,7 @@ class Store:
         self.preferences = PreferenceRepository(self.database)
         self.digests = DigestRepository(self.database)
         self.feedback = FeedbackRepository(self.database)
+        self.retention = RetentionRepository(self.database)
 
     @property
     def display_url(self) -> str:
