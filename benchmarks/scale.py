@@ -22,8 +22,8 @@ What runs, all on loopback addresses:
   every entry is known without any message passing.
 * the service, `python -m monitor --config GENERATED run`, as a subprocess with
   a generated monitor.yaml (no Telegram token: alerts go to the console
-  sink, stdout discarded; startup_spread = the interval, so the first polls of
-  10,000 feeds are spread over the first cycle), on SQLite and on PostgreSQL
+  sink, stdout discarded; startup_spread = 0.8 x the interval, so the first polls
+  of 10,000 feeds are spread over the first cycle and done before the steady ones), on SQLite and on PostgreSQL
   (a database made for the run at 127.0.0.1:5432 and dropped after it).
   The service is driven only from outside: CLI, config file, database.
 
@@ -58,10 +58,16 @@ floor for the HTTP part.
 collapsed stacks and the summary (time by component, hottest functions) is
 printed. Its CPU numbers are not used (py-spy stops the process to sample).
 
---seed-db: before the measured run, one `run --once` with fetch.fetch_pages:
-false stores every feed's backlog (what issue 15 asks a first poll to do: the
-backlog's identities, no page downloads); the measured run is then a restart
-on a database that knows the feeds. Without it the measured run starts cold.
+--seed-db: before the measured run, one `run --once` stores every feed's backlog;
+the measured run is then a restart on a database that knows the feeds. Without it
+the measured run starts cold: its first cycle is every feed's first poll, which
+stores the backlog (2-8 days old, outside the backfill window) by identity only,
+without downloading a page (the server counts the page requests per cycle).
+
+Retention is on (storage.retention defaults, pruning every cycle so its scans are
+part of the measured cost); the database's size with retention is projected from
+the measured growth per table: unmatched identities level off after 30 days,
+alerts after 90, matched items keep growing.
 
 Quick run:   .venv/bin/python benchmarks/scale.py --feeds 1000 --interval 1m --steady-cycles 1
 Full run:    .venv/bin/python benchmarks/scale.py --interval 2m --write-docs
@@ -248,6 +254,7 @@ class Site:
         self._feeds: dict[tuple[int, int], bytes] = {}
         self.counts: Counter = Counter()
         self.feed_requests_by_cycle: Counter = Counter()
+        self.page_requests_by_cycle: Counter = Counter()
 
     def visible(self, n: int, now: float) -> int:
         """How many entries feed n shows as existing at `now` (backlog + published so far)."""
@@ -364,6 +371,7 @@ class _Connection(asyncio.Protocol):
             self.answer_feed(n, site.kinds[n], etag, now)
         elif page and int(page.group(1)) < site.world.feeds and int(page.group(2)) < site.visible(int(page.group(1)), now):
             site.counts["page"] += 1
+            site.page_requests_by_cycle[int((now - site.world.start) // site.world.interval)] += 1
             self.send(_response("200 OK", site.page(int(page.group(1)), int(page.group(2))), {"Content-Type": "text/html; charset=utf-8"}))
         else:
             site.counts["not_found"] += 1
@@ -423,7 +431,8 @@ def serve_worker(world_json: str) -> None:
         server.close()
 
     asyncio.run(main())
-    print(json.dumps({"counts": site.counts, "feed_requests_by_cycle": site.feed_requests_by_cycle}), flush=True)
+    print(json.dumps({"counts": site.counts, "feed_requests_by_cycle": site.feed_requests_by_cycle,
+                      "page_requests_by_cycle": site.page_requests_by_cycle}), flush=True)
 
 
 class ServerFarm:
@@ -448,6 +457,7 @@ class ServerFarm:
     def stop(self) -> dict:
         counts: Counter = Counter()
         by_cycle: Counter = Counter()
+        pages_by_cycle: Counter = Counter()
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -458,7 +468,9 @@ class ServerFarm:
                     data = json.loads(line)
                     counts.update(data["counts"])
                     by_cycle.update({int(k): v for k, v in data["feed_requests_by_cycle"].items()})
-        return {"counts": dict(counts), "feed_requests_by_cycle": dict(sorted(by_cycle.items()))}
+                    pages_by_cycle.update({int(k): v for k, v in data["page_requests_by_cycle"].items()})
+        return {"counts": dict(counts), "feed_requests_by_cycle": dict(sorted(by_cycle.items())),
+                "page_requests_by_cycle": dict(sorted(pages_by_cycle.items()))}
 
 
 def free_port(host: str) -> int:
@@ -568,9 +580,10 @@ class Database:
     def counts(self) -> dict[str, int]:
         rows = self._query(
             "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM matches), (SELECT count(*) FROM alerts), "
-            "(SELECT count(*) FROM feeds)"
+            "(SELECT count(*) FROM feeds), (SELECT count(DISTINCT item_id) FROM matches), "
+            "(SELECT coalesce(sum(length(body)), 0) FROM items)"
         )[0]
-        return dict(zip(("items", "matches", "alerts", "feeds"), map(int, rows)))
+        return dict(zip(("items", "matches", "alerts", "feeds", "matched_items", "body_chars"), map(int, rows)))
 
     def alert_times(self) -> dict[tuple[int, int], float]:
         """(feed n, entry k) -> epoch seconds of its first alert's created_at."""
@@ -609,13 +622,16 @@ def write_config(folder: Path, world: World, database: Database, *, fetch_pages:
     import yaml
 
     config = {
-        "storage": {"url": database.url},
+        # Retention on (the defaults: 30 d / 90 d), pruning every cycle so that its scans
+        # over the stored identities are part of the measured cost.
+        "storage": {"url": database.url, "retention": {"every": f"{world.interval:g}s"}},
         "telegram": {"token": ""},
         "watchlist": str(WATCHLIST),
         "fetch": {"allowed_networks": ["127.0.0.0/8"], "fetch_pages": fetch_pages},
         "defaults": {"interval": f"{world.interval:g}s"},
-        # 10,000 first polls spread over the first cycle, not the default 10 s.
-        "service": {"log_format": "json", "startup_spread": f"{world.interval:g}s"},
+        # 10,000 first polls spread over most of the first cycle, not the default 10 s, and
+        # done before the steady cycles start (their backlog is not news of a day).
+        "service": {"log_format": "json", "startup_spread": f"{0.8 * world.interval:g}s"},
         "feeds": [{"url": world.feed_url(n), "name": f"Outlet {n}"} for n in range(world.feeds)],
     }
     path = folder / name
@@ -799,10 +815,40 @@ def _measure(args, world: World, farm: ServerFarm, database: Database, proc: sub
         "db_growth_per_day_mb": round(per_cycle * cycles_per_day / 2**20, 1),
         "tables_steady_start": start_mark["tables"],
         "tables_steady_end": end_mark["tables"],
-        "rows_steady_start": {k: start_mark[k] for k in ("items", "matches", "alerts", "feeds")},
-        "rows_steady_end": {k: end_mark[k] for k in ("items", "matches", "alerts", "feeds")},
+        "rows_steady_start": {k: start_mark[k] for k in ("items", "matches", "alerts", "feeds", "matched_items")},
+        "rows_steady_end": {k: end_mark[k] for k in ("items", "matches", "alerts", "feeds", "matched_items")},
+        "with_retention": retention_plateau(args, start_mark, end_mark),
         "items_per_day": round((end_mark["items"] - start_mark["items"]) / cycles * cycles_per_day),
         "alerts_per_day": round((end_mark["alerts"] - start_mark["alerts"]) / cycles * cycles_per_day),
+    }
+
+
+def retention_plateau(args: argparse.Namespace, start: dict, end: dict) -> dict:
+    """Where storage.retention (defaults: unmatched identities 30 d, alerts 90 d) levels the
+    database off, from the growth measured per table over the steady cycles: unmatched
+    identities stop growing after 30 days, alerts after 90, matched items grow forever."""
+    cycles_per_day = DAY / args.nominal_interval
+
+    def grown(*tables: str) -> float:
+        return sum(end["tables"].get(t, 0) - start["tables"].get(t, 0) for t in tables) / args.steady_cycles * cycles_per_day
+
+    if not all(isinstance(end["tables"].get(t), int) for t in ("items", "matches", "alerts")):
+        return {"unavailable": "no per-table sizes"}
+    new_items = max(1, end["items"] - start["items"])
+    new_matched = end["matched_items"] - start["matched_items"]
+    items_bytes, body_bytes = grown("items"), (end["body_chars"] - start["body_chars"]) / args.steady_cycles * cycles_per_day
+    identity_bytes = max(0.0, items_bytes - body_bytes)  # the rows without their text
+    unmatched = identity_bytes * (new_items - new_matched) / new_items
+    matched = body_bytes + identity_bytes * new_matched / new_items + grown("matches")
+    alerts = grown("alerts", "delivery_attempts")
+    mb = 2**20
+    return {
+        "unmatched_identities_mb_per_day": round(unmatched / mb, 1),
+        "matched_items_mb_per_day": round(matched / mb, 1),
+        "alerts_mb_per_day": round(alerts / mb, 1),
+        # from the size at the start of the steady cycles (the feeds and their first content)
+        "after_90_days_mb": round((start["size"] + 30 * unmatched + 90 * (matched + alerts)) / mb),
+        "then_mb_per_day": round(matched / mb, 1),
     }
 
 
@@ -1058,10 +1104,21 @@ def to_markdown(args: argparse.Namespace, results: list[dict], baseline: dict | 
         [f"{t.get('p50_s')} / **{t.get('p95_s')}** (n={t['alerts']}, {t['missing']} missing)" for t in ttq],
         f"p95 < {args.interval + 30:g}",
     )
-    row("database growth per day (MB)", [f"{r['db_growth_per_day_mb']}" for r in results])
+    row("database growth per day (MB), first 30 days", [f"{r['db_growth_per_day_mb']}" for r in results])
+    row(
+        "with retention (30 d unmatched, 90 d alerts): size after 90 days, then growth per day (matched items only)",
+        [
+            f"{r['with_retention'].get('after_90_days_mb')} MB, then {r['with_retention'].get('then_mb_per_day')} MB/day"
+            for r in results
+        ],
+    )
     row("items / alerts stored per day", [f"{r['items_per_day']:,} / {r['alerts_per_day']:,}" for r in results])
     row("feed server CPU, steady (% of one core)", [f"{r['server_cpu_steady_pct']} ({r['server_workers']} workers)" for r in results])
     row("all feeds polled once after (s)", [f"{r['log']['all_first_polls_done_s']}" for r in results])
+    row(
+        "first cycle: page downloads (backlog entries stored by identity only)",
+        [f"{r['server']['page_requests_by_cycle'].get(0, 0):,} ({r['rows_steady_start']['items']:,} items stored)" for r in results],
+    )
     row("SIGTERM", [f"exit {r['sigterm_exit']} in {r['sigterm_seconds']} s" for r in results])
     if baseline:
         lines += [
