@@ -267,3 +267,27 @@ async def test_a_stop_during_retention_is_clean(tmp_path):
         assert result.complete and rows(store.database.url, "SELECT count(*) FROM alerts") == [(0,)]
     finally:
         store.close()
+
+
+async def test_a_story_message_still_being_edited_is_kept(tmp_path, database_url):
+    """A story's first message is edited by the story's later reports: one edited within
+    the retention, or with an edit in flight, is still in use, however old its send."""
+    from monitor.config import RetentionConfig
+    from monitor.service.jobs import Retention
+
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    store = Store(database_url, clock=clock)
+    try:
+        edited, editing, done = add_alerts(store, 3)
+        for alert_id in (edited, editing, done):
+            store.outbox.finish_sent(alert_id, store.outbox.claim(alert_id), 100 + alert_id, shown_revision=1)
+        clock.advance(80 * DAY)
+        attempt = store.outbox.claim_edit(edited, 2)
+        store.outbox.finish_edit(edited, attempt, 2, applied=True)  # edited 80 days after its send
+        clock.advance(11 * DAY)
+        store.outbox.claim_edit(editing, 2)  # an edit in flight now
+        result = await Retention(store, RetentionConfig()).run()
+        assert result.alerts == 1
+        assert sorted(r[0] for r in rows(database_url, "SELECT id FROM alerts")) == sorted([edited, editing])
+    finally:
+        store.close()
