@@ -893,6 +893,119 @@ def time_to_queue(world: World, database: Database) -> dict:
 
 
 # --------------------------------------------------------------------------
+# Several instances over the same feeds on one PostgreSQL database.
+# --------------------------------------------------------------------------
+
+
+def postgres_backends(database: Database) -> list[int]:
+    """PIDs of the server processes serving this benchmark's database (not other users')."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL) as conn:
+        return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database.name,)).fetchall()]
+
+
+def run_instances(args: argparse.Namespace, count: int) -> dict:
+    """`count` instances of `monitor run` with one config on one PostgreSQL database:
+    CPU per instance, in total, of the database's server processes and of the feed
+    server; feed requests per cycle at the server (each feed once per interval when the
+    instances split them); polls per instance; time to queue; alerts per item."""
+    with tempfile.TemporaryDirectory(prefix="scale-instances-") as tmp:
+        folder = Path(tmp)
+        database = Database("postgresql", folder)
+        procs: list[subprocess.Popen] = []
+        try:
+            start = time.time() + 3.0
+            world = make_world(args, start, start + args.interval * (1 + args.steady_cycles))
+            farm = ServerFarm(world, args.server_workers)
+            config = write_config(folder, world, database)
+            time.sleep(max(0.0, world.start - time.time()))
+            for n in range(count):
+                with (folder / f"instance-{n}.log").open("w") as log:
+                    procs.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+                            stdout=subprocess.DEVNULL, stderr=log, cwd=REPO, env=service_env(),
+                        )
+                    )
+            steady_from, steady_to = world.start + world.interval, world.publish_until
+            end = steady_to + world.interval + min(0.1 * world.interval, 60.0) + 30.0
+            samples = [Samples() for _ in procs]
+            server = Samples()
+            backend_cpu: dict[int, list[float]] = {}  # pid -> [cpu at steady start or first sight, latest]
+            while (now := time.time()) < end:
+                for proc, sampled in zip(procs, samples):
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"an instance exited early with {proc.returncode}")
+                    sampled.points.append((now, cpu_seconds(proc.pid)))
+                server.points.append((now, farm.cpu_seconds()))
+                if steady_from <= now <= steady_to:
+                    for pid in postgres_backends(database):
+                        try:
+                            used = cpu_seconds(pid)
+                        except (FileNotFoundError, ProcessLookupError):
+                            continue
+                        backend_cpu.setdefault(pid, [used, used])[1] = used
+                time.sleep(1.0 - (time.time() - now) % 1.0)
+            rss = [status_mb(proc.pid, "VmHWM") for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            codes = [proc.wait(timeout=60) for proc in procs]
+        try:
+            served = farm.stop()
+            logs = [read_log(folder / f"instance-{n}.log", world) for n in range(count)]
+            ttq = time_to_queue(world, database)
+            per_item = database._query("SELECT count(*), count(DISTINCT item_id) FROM alerts")[0]
+            cycles, nominal = args.steady_cycles, args.nominal_interval
+            per_instance = [s.cpu_seconds(steady_from, steady_to) or 0.0 for s in samples]
+            db_cpu = sum(last - first for first, last in backend_cpu.values())
+            return {
+                "instances": count,
+                "cpu_steady_at_nominal_pct_per_instance": [round(100 * c / cycles / nominal, 2) for c in per_instance],
+                "cpu_steady_at_nominal_pct_total": round(100 * sum(per_instance) / cycles / nominal, 2),
+                "postgres_cpu_steady_at_nominal_pct": round(100 * db_cpu / cycles / nominal, 2),
+                "server_cpu_steady_at_nominal_pct": round(100 * (server.cpu_seconds(steady_from, steady_to) or 0) / cycles / nominal, 2),
+                "rss_peak_mb": [round(r, 1) for r in rss],
+                "feed_requests_by_cycle": served["feed_requests_by_cycle"],
+                "page_requests_by_cycle": served["page_requests_by_cycle"],
+                "polls_steady_per_instance": [sum(log["polls"]["steady"].values()) for log in logs],
+                "other_events": [log["other_events"] for log in logs],
+                "time_to_queue": ttq,
+                "alerts": int(per_item[0]),
+                "alerted_items": int(per_item[1]),
+                "sigterm_exit": codes,
+            }
+        finally:
+            database.drop()
+
+
+def instances_markdown(args: argparse.Namespace, runs: list[dict]) -> str:
+    nominal = args.nominal_interval / 60
+    lines = [
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} cores (shared), "
+        f"Python {platform.python_version()}: `benchmarks/scale.py --instances {args.instances} --feeds {args.feeds} "
+        f"--interval {args.interval:g}s --steady-cycles {args.steady_cycles}`: the same config (the same {args.feeds} feeds) "
+        f"started 1, 2 and 3 times on one PostgreSQL database; CPU converted to {nominal:g}-min intervals as above.",
+        "",
+        "| instances | CPU per instance (% of one core) | total | PostgreSQL server | feed server | feed requests per cycle (steady) | time to queue p50 / p95 (s) | alerts / alerted items |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        steady_cycles = [v for k, v in run["feed_requests_by_cycle"].items() if 1 <= int(k) <= args.steady_cycles]
+        ttq = run["time_to_queue"]["steady"]
+        lines.append(
+            f"| {run['instances']} | {', '.join(f'{c:g}' for c in run['cpu_steady_at_nominal_pct_per_instance'])} "
+            f"| **{run['cpu_steady_at_nominal_pct_total']:g}** | {run['postgres_cpu_steady_at_nominal_pct']:g} "
+            f"| {run['server_cpu_steady_at_nominal_pct']:g} | {', '.join(f'{n:,}' for n in steady_cycles)} "
+            f"| {ttq.get('p50_s')} / {ttq.get('p95_s')} (n={ttq['alerts']}, {ttq['missing']} missing) "
+            f"| {run['alerts']:,} / {run['alerted_items']:,} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
 # Baseline: a bare httpx loop sending the same requests at the same pace.
 # --------------------------------------------------------------------------
 
@@ -1161,8 +1274,23 @@ def main() -> None:
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
     parser.add_argument("--json", type=Path, help="write all numbers to this file")
     parser.add_argument("--write-docs", action="store_true", help="put the table into docs/OPERATIONS.md")
+    parser.add_argument("--instances", help="e.g. 1,2,3: instead of the engines, that many instances on one PostgreSQL database")
     args = parser.parse_args()
     args.port = free_port("127.1.0.1")
+
+    if args.instances:
+        runs = []
+        for count in [int(n) for n in args.instances.split(",")]:
+            print(f"[{datetime.now():%H:%M:%S}] {count} instance(s) on PostgreSQL: {args.feeds} feeds, interval {args.interval:g}s ...", flush=True)
+            runs.append(run_instances(args, count))
+            print(json.dumps(runs[-1], indent=1), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "instances": runs}, indent=1), encoding="utf-8")
+        markdown = instances_markdown(args, runs)
+        print(markdown)
+        if args.write_docs:
+            write_block(REPO / "docs" / "OPERATIONS.md", "scale-instances", markdown)
+        return
 
     results = []
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
