@@ -143,3 +143,21 @@ def test_undated_entries_on_a_first_poll_count_as_old(tmp_path, site, capsys):
     assert run_once(config, capsys).count(ALERT_MARK) == 0
     assert page_requests(site) == []
     assert rows(f"sqlite:///{tmp_path / 'monitor.db'}", "SELECT guid FROM items") == [("undated",)]
+
+
+def test_an_old_entry_two_feeds_carry_is_stored_once(tmp_path, site, capsys, database_url):
+    """Two new feeds list the same old article (each with its own GUID): one identity,
+    known by its canonical URL, and no error on the second feed's first poll."""
+    published = format_datetime(datetime.now(timezone.utc) - timedelta(days=5))
+    for name in ("a", "b"):
+        site.add(
+            f"/{name}.xml",
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title><item><title>Old report</title>'
+            f"<link>{site.url('/news/shared.html')}</link><guid isPermaLink='false'>{name}-1</guid>"
+            f"<pubDate>{published}</pubDate></item></channel></rss>",
+        )
+    config = write_config(tmp_path, [{"url": site.url("/a.xml")}, {"url": site.url("/b.xml")}], storage={"url": database_url})
+    run_once(config, capsys)
+    assert rows(database_url, "SELECT count(*) FROM items") == [(1,)]
+    assert rows(database_url, "SELECT count(*) FROM feeds WHERE last_status = 'ok'") == [(2,)]
+    assert page_requests(site) == []

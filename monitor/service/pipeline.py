@@ -352,23 +352,18 @@ async def _store_burst(
 
 
 async def _store_backlog(store: Store, feed: FeedConfig, backlog: list[NewItem], outcome: PollOutcome) -> None:
-    """The identities of a first poll's old entries, in one transaction (there may be
-    hundreds; one commit each would cost more than the rest of the poll)."""
+    """The identities of a first poll's old entries, in one statement (there may be
+    hundreds; a first start of 10,000 feeds stores 200,000)."""
     try:
-        ids = await asyncio.to_thread(store.items.add_together, [(item, ()) for item in backlog], _no_alerts)
+        stored = await asyncio.to_thread(store.items.add_identities, backlog)
     except DBAPIError:
         raise  # nothing of the backlog was committed; the poll is retried whole later
     except Exception as exc:  # noqa: BLE001 - a bad batch must not stop the feed
         log.error("backlog_failed", feed=feed.url, items=len(backlog), error=str(exc), exc_info=exc)
         outcome.problems.append(f"{len(backlog)} old entries not stored: {type(exc).__name__}")
         return
-    stored = sum(1 for item_id in ids if item_id is not None)
     outcome.new_items += stored
     outcome.backlog_items += stored
-
-
-def _no_alerts(_ids: list[int | None]) -> list[tuple[int, QueuedAlert]]:
-    return []
 
 
 def _identity_only(state: FeedState, entry: FeedEntry, canonical: str | None) -> NewItem:
