@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from monitor.notify.story_message import read_story, story_texts
 from monitor.notify.telegram import SendResult
 from monitor.ops import metrics
 from monitor.store import Store
@@ -25,17 +26,32 @@ CONSOLE_CHAT = "console"
 
 
 def deliver_to_console(store: Store, console: Console | None = None, limit: int = 1000) -> int:
-    """Print every due console alert, oldest first; returns how many were printed."""
+    """Print every due console alert, oldest first, then the story alerts whose story
+    grew since they were printed (a terminal cannot edit: the message is printed again,
+    as it now stands); returns how many alerts were printed."""
     printed = 0
     for alert in store.outbox.due(limit, chats=[CONSOLE_CHAT]):
+        text, revision = alert.text_plain, None
+        if alert.story_id is not None:  # the story may have grown while it waited
+            story, names = read_story(store, alert.story_id)
+            if story is not None:
+                text, revision = story_texts(story, names, alert.item_id, alert.text_html, alert.text_plain)[1], story.revision
         # Built only when there is something to print.
         console = console or Console()
         # Printed before marked: a crash in between re-prints, which is harmless on a terminal.
-        console.print(Panel(Text(alert.text_plain), title="alert", title_align="left", expand=False))
-        store.outbox.mark_delivered_locally(alert.id)
+        console.print(Panel(Text(text), title="alert", title_align="left", expand=False))
+        store.outbox.mark_delivered_locally(alert.id, revision)
         metrics.ALERTS_SENT.inc()
         metrics.observe_publish_to_alert(alert.published_at)
         printed += 1
+    for update in store.outbox.local_story_updates(CONSOLE_CHAT, limit):
+        story, names = read_story(store, update.story_id)
+        if story is None:
+            continue
+        console = console or Console()
+        text = story_texts(story, names, update.item_id, update.text_html, update.text_plain)[1]
+        console.print(Panel(Text(text), title=f"story {update.story_id} grew", title_align="left", expand=False))
+        store.outbox.mark_shown_locally(update.id, story.revision)
     return printed
 
 

@@ -49,12 +49,12 @@ from typing import Protocol, TypeVar
 from sqlalchemy.exc import OperationalError
 
 from monitor.notify.console import CONSOLE_CHAT
-from monitor.notify.format import ReportedArticle, format_story_html, format_story_plain, story_update
 from monitor.notify.ratelimit import RateGovernor, backoff, is_group_chat
+from monitor.notify.story_message import read_story, story_texts
 from monitor.notify.telegram import FeedbackButtons, Reachability, SendResult
 from monitor.ops import metrics
 from monitor.ops.logs import get_logger
-from monitor.store import EditRow, OutboxRow, Store, Story
+from monitor.store import EditRow, OutboxRow, Store
 
 __all__ = ["DeliveryCounters", "LOST_ANSWER", "Outbox", "Sender"]
 
@@ -316,18 +316,12 @@ class Outbox:
         text_html, text_plain, revision = row.text_html, row.text_plain, None
         if row.story_id is not None:
             # The story may have grown since this alert was queued: send it as it is now.
-            story, names = await asyncio.to_thread(self._read_story, row.story_id)
+            story, names = await asyncio.to_thread(read_story, self.store, row.story_id)
             if story is not None:
-                text_html, text_plain = _story_texts(story, names, row.item_id, row.text_html, row.text_plain)
+                text_html, text_plain = story_texts(story, names, row.item_id, row.text_html, row.text_plain)
                 revision = story.revision
         result = await self.sender.send(row.chat_id, text_html, text_plain, silent=row.silent, feedback=feedback)
         await self._record(row, attempt, result, revision)
-
-    def _read_story(self, story_id: int) -> tuple[Story | None, dict[str, str]]:
-        story = self.store.stories.get(story_id)
-        if story is None:
-            return None, {}
-        return story, self.store.outbox.entity_names(e for a in story.articles for e in a.entities)
 
     # -- one edit of a story's message ------------------------------------------
 
@@ -350,7 +344,7 @@ class Outbox:
         if attempt is None:
             return  # another sender took it, or it is shown already
         try:
-            story, names = await asyncio.to_thread(self._read_story, row.story_id)
+            story, names = await asyncio.to_thread(read_story, self.store, row.story_id)
         except OperationalError as exc:
             await self._db(partial(self.store.outbox.finish_edit_later, wait_interval=False), row.id, attempt, "retry", f"story not read: {exc}")
             self.governor.pause_all(0.5)
@@ -361,7 +355,7 @@ class Outbox:
         if not self.may_send():  # the role was lost meanwhile: nothing was edited
             await self._db(partial(self.store.outbox.finish_edit_later, wait_interval=False), row.id, attempt, "retry", "not edited: this instance stopped being the sender")
             return
-        text_html, text_plain = _story_texts(story, names, row.item_id, row.text_html, row.text_plain)
+        text_html, text_plain = story_texts(story, names, row.item_id, row.text_html, row.text_plain)
         # An edit without reply_markup would take a subscriber's feedback buttons away.
         feedback = FeedbackButtons(row.id, row.feedback_entity) if row.feedback_entity else None
         result = await self.sender.edit(row.chat_id, row.message_id, text_html, text_plain, feedback=feedback)
@@ -495,15 +489,3 @@ class Outbox:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")  # the loop returns or raises
-
-
-def _story_texts(story: Story, names: dict[str, str], own_item_id: int, base_html: str, base_plain: str) -> tuple[str, str]:
-    """The message of `own_item_id`'s alert with the story's lines (unchanged when the
-    story holds nothing else)."""
-    articles = [
-        ReportedArticle(a.item_id, a.outlet, a.url or "", tuple((e, names.get(e, e)) for e in a.entities)) for a in story.articles
-    ]
-    update = story_update(own_item_id, articles)
-    if update is None:
-        return base_html, base_plain
-    return format_story_html(base_html, update), format_story_plain(base_plain, update)

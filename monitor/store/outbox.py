@@ -164,15 +164,58 @@ class OutboxRepository:
             )
         return changed == 1
 
-    def mark_delivered_locally(self, alert_id: int) -> bool:
+    def mark_delivered_locally(self, alert_id: int, shown_revision: int | None = None) -> bool:
         """queued -> sent for a sink that cannot lose an answer (the console): no claim,
-        no attempt record. True when the alert was still queued."""
+        no attempt record. `shown_revision`: the story revision the printed text showed.
+        True when the alert was still queued."""
         with self._db.write() as conn:
             return (
                 conn.execute(
                     update(alerts)
                     .where(alerts.c.id == alert_id, alerts.c.status == "queued")
-                    .values(status="sent", sent_at=self._db.now(), error=None)
+                    .values(status="sent", sent_at=self._db.now(), error=None, shown_revision=shown_revision)
+                ).rowcount
+                == 1
+            )
+
+    def story_revision(self, item_id: int) -> tuple[int, int] | None:
+        """(story id, its revision) of an item placed in a story, else None."""
+        query = select(stories.c.id, stories.c.revision).join(items, items.c.story_id == stories.c.id).where(items.c.id == item_id)
+        with self._db.read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def local_story_updates(self, chat_id: str, limit: int = 200) -> list[EditRow]:
+        """A local sink's (the console's) printed story messages whose story grew since:
+        it cannot edit, so it prints them again. No batching: a terminal has no limits."""
+        query = (
+            select(alerts, items.c.story_id, stories.c.revision)
+            .select_from(alerts.join(items, items.c.id == alerts.c.item_id).join(stories, stories.c.id == items.c.story_id))
+            .where(
+                alerts.c.chat_id == chat_id,
+                alerts.c.status == "sent",
+                alerts.c.sent_at >= self._db.now() - EDIT_WINDOW,
+                alerts.c.shown_revision < stories.c.revision,
+            )
+            .order_by(alerts.c.id)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            EditRow(
+                r["id"], r["item_id"], r["chat_id"], r["telegram_message_id"], r["story_id"], r["text_html"], r["text_plain"],
+                r["shown_revision"], r["revision"], r["feedback_entity"],
+            )
+            for r in rows
+        ]
+
+    def mark_shown_locally(self, alert_id: int, revision: int) -> bool:
+        """A local sink printed the story at `revision` (only ever forward)."""
+        with self._db.write() as conn:
+            return (
+                conn.execute(
+                    update(alerts).where(alerts.c.id == alert_id, alerts.c.shown_revision < revision).values(shown_revision=revision)
                 ).rowcount
                 == 1
             )
