@@ -40,11 +40,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
@@ -69,6 +69,7 @@ EDIT_INTERRUPTED = "the process stopped during this edit; made again (an edit is
 EDIT_INTERVAL_SECONDS = 60.0
 
 T = TypeVar("T")
+R = TypeVar("R", OutboxRow, EditRow)
 
 
 def _always() -> bool:
@@ -176,11 +177,32 @@ class Outbox:
                 return 0, self.governor.global_wait()
         # After an outage one alert goes alone: many sends in flight would all be at risk.
         limit = 1 if self._down is not None else self.max_in_flight
-        started, soonest = 0, None
         seen_chats: set[str] = set()
+        started, soonest = self._start_per_chat(rows, self._deliver_one, seen_chats, limit, None)
+        # Then edits, in the slots the sends left: a chat with an alert due (even one
+        # waiting for the governor) takes no edit now, so a new story is never held
+        # behind the update of an old one.
+        started_edits, soonest = self._start_per_chat(edits, self._edit_one, seen_chats, limit, soonest)
+        started += started_edits
+        if self._in_flight and soonest is None:
+            soonest = 0.0
+        return started, soonest
+
+    def _start_per_chat(
+        self,
+        rows: Sequence[R],
+        begin: Callable[[R], Coroutine[Any, Any, None]],
+        seen_chats: set[str],
+        limit: int,
+        soonest: float | None,
+    ) -> tuple[int, float | None]:
+        """Start `begin(row)` for the oldest row of each chat not in `seen_chats`, while
+        fewer than `limit` are in flight and the governor allows the chat now. Returns
+        (started, seconds until the next could start, folded into `soonest`)."""
+        started = 0
         for row in rows:
             if row.chat_id in seen_chats or row.chat_id in self._in_flight:
-                seen_chats.add(row.chat_id)  # later alerts of a chat wait behind its oldest
+                seen_chats.add(row.chat_id)  # later rows of a chat wait behind its oldest
                 continue
             seen_chats.add(row.chat_id)
             if len(self._in_flight) >= limit:
@@ -191,28 +213,8 @@ class Outbox:
                 soonest = wait if soonest is None else min(soonest, wait)
                 continue
             self.governor.take(row.chat_id)
-            self._in_flight[row.chat_id] = asyncio.create_task(self._deliver_one(row))
+            self._in_flight[row.chat_id] = asyncio.create_task(begin(row))
             started += 1
-        # Then edits, in the slots the sends left: a chat with an alert due (even one
-        # waiting for the governor) takes no edit now, so a new story is never held
-        # behind the update of an old one.
-        for edit in edits:
-            if edit.chat_id in seen_chats or edit.chat_id in self._in_flight:
-                seen_chats.add(edit.chat_id)
-                continue
-            seen_chats.add(edit.chat_id)
-            if len(self._in_flight) >= limit:
-                soonest = 0.0 if soonest is None else soonest
-                break
-            wait = self.governor.wait_time(edit.chat_id)
-            if wait > 0:
-                soonest = wait if soonest is None else min(soonest, wait)
-                continue
-            self.governor.take(edit.chat_id)
-            self._in_flight[edit.chat_id] = asyncio.create_task(self._edit_one(edit))
-            started += 1
-        if self._in_flight and soonest is None:
-            soonest = 0.0
         return started, soonest
 
     async def run_until_idle(self, deadline: float | None = None) -> int:

@@ -200,15 +200,7 @@ class OutboxRepository:
             .order_by(alerts.c.id)
             .limit(limit)
         )
-        with self._db.read() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [
-            EditRow(
-                r["id"], r["item_id"], r["chat_id"], r["telegram_message_id"], r["story_id"], r["text_html"], r["text_plain"],
-                r["shown_revision"], r["revision"], r["feedback_entity"],
-            )
-            for r in rows
-        ]
+        return self._edit_rows(query)
 
     def mark_shown_locally(self, alert_id: int, revision: int) -> bool:
         """A local sink printed the story at `revision` (only ever forward)."""
@@ -259,6 +251,10 @@ class OutboxRepository:
             .order_by(alerts.c.id)
             .limit(limit)
         )
+        return self._edit_rows(query)
+
+    def _edit_rows(self, query: Any) -> list[EditRow]:
+        """The rows of a query over alerts + their item's story_id + the story's revision."""
         with self._db.read() as conn:
             rows = conn.execute(query).mappings().all()
         return [
