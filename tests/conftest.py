@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -16,6 +19,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MONITOR_SHARED_DATA", REPO.parent / "shared" / "data"))
 WATCHLIST = REPO / "config" / "watchlist.yaml"
+
+if TYPE_CHECKING:
+    from monitor.service import Monitor
+    from monitor.store import Store
 
 pytest_plugins = ["fake_telegram"]
 
@@ -41,6 +48,27 @@ def postgres_url():
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """The test once on a SQLite file (monitor.db in tmp_path) and once on a fresh
+    PostgreSQL database (skipped, saying why, where no server is reachable)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'monitor.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def database_rows(url: str, sql: str) -> list[tuple]:
+    """The rows of a query on a database given by URL, read through a short-lived engine."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
 
 
 class ManualClock:
@@ -175,3 +203,40 @@ def write_config(folder: Path, feeds: list[dict] | None = None, **sections) -> P
     path = folder / "monitor.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
+
+
+@asynccontextmanager
+async def running(
+    config: Path,
+    notices: list[str] | None = None,
+    *,
+    clock: ManualClock | None = None,
+    store: Store | None = None,
+    ready: bool = False,
+) -> AsyncIterator[Monitor]:
+    """The service as `monitor run` builds it (`Monitor(load_settings(config))`), running
+    until the block ends. `notices` collects the admin notices; `clock` gives it a Store
+    keeping that time (or `store`, a Store of the test's); `ready` waits until its jobs are
+    scheduled and what was missed while it was down is made up."""
+    from monitor.config import load_settings
+    from monitor.service import Monitor
+    from monitor.store import Store
+
+    async def collect(text: str) -> None:
+        assert notices is not None
+        notices.append(text)
+
+    settings = load_settings(config)
+    if clock is not None:
+        store = Store(settings.config.storage.url, clock=clock)
+    monitor = Monitor(settings, store=store, admin_notifier=collect if notices is not None else None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(monitor.run_forever(stop))
+    try:
+        if ready:
+            await asyncio.wait_for(monitor.ready.wait(), timeout=30)
+        yield monitor
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+        await monitor.aclose()

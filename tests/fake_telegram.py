@@ -65,6 +65,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 DEFAULT_TOKEN = "123456789:TEST-fake-telegram-token"
+CHANNEL = -1001234567890  # the alert channel of the tests' configs, @iraq_watch
+SUBSCRIBER = 4242  # a reader's private chat
 MAX_MESSAGE_LENGTH = 4096  # UTF-16 code units of the text after entity parsing
 # A callback query must be answered within about 15 s, and only once; later (or again)
 # Telegram answers 400 QUERY_TOO_OLD.
@@ -1495,6 +1497,16 @@ if pytest is not None:
             yield fake
         finally:
             fake.stop()
+
+    @pytest.fixture
+    def fake(fake_telegram: FakeTelegram) -> FakeTelegram:
+        """The fake with the alert channel (@iraq_watch) and one subscriber's private chat,
+        flood control off: for tests about something else. A module that needs other
+        chats or limits defines its own `fake`."""
+        fake_telegram.add_chat(CHANNEL, "channel", username="iraq_watch")
+        fake_telegram.add_chat(SUBSCRIBER, "private")
+        fake_telegram.set_rate_limits(None)
+        return fake_telegram
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -350,7 +350,7 @@ async def test_permanent_errors_are_recorded_not_retried_and_blocked_users_deact
     # One attempt per gone chat; the rest of its queue was failed without calls.
     assert len(fake.calls_to("sendMessage", status=None)) <= 4
     assert store.subscribers.subscription(USER)[0] is False
-    assert store.subscribers.following(["taji-base"]) == []
+    assert list(store.subscribers.recipients(["taji-base"])) == []
     stats = reports.stats(store)
     assert stats.alerts_by_status == {"failed": 6}
     assert any("blocked" in reason for _, reason in stats.failed_alerts)

@@ -14,7 +14,6 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from html import escape
@@ -23,17 +22,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import REPO, ManualClock, write_config
-from fake_telegram import FakeTelegram, utf16_len
-from monitor.config import load_settings
+from conftest import ManualClock, REPO, running, write_config
+from fake_telegram import CHANNEL, SUBSCRIBER, FakeTelegram, utf16_len
 from monitor.notify import format_digest, latest_slot
 from monitor.service import Monitor
 from monitor.store import DigestEntry, Store
 from test_bot import Conversation
 from test_service import until
 
-CHANNEL = -1001234567890
-SUBSCRIBER = 4242
 BAGHDAD = ZoneInfo("Asia/Baghdad")
 
 WATCHLIST = """\
@@ -108,23 +104,6 @@ def digest_config(tmp_path: Path, site, fake: FakeTelegram, **sections) -> Path:
     )
 
 
-@asynccontextmanager
-async def service(config: Path, clock: ManualClock):
-    """The service as `monitor run` builds it, its Store on the test's clock; ready once
-    its jobs are scheduled and what was missed while it was down is made up."""
-    settings = load_settings(config)
-    monitor = Monitor(settings, store=Store(settings.config.storage.url, clock=clock))
-    stop = asyncio.Event()
-    task = asyncio.create_task(monitor.run_forever(stop))
-    try:
-        await asyncio.wait_for(monitor.ready.wait(), timeout=30)
-        yield monitor
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=15)
-        await monitor.aclose()
-
-
 async def fire(monitor: Monitor, job_id: str) -> None:
     """What APScheduler does when the job's time comes: run the job it holds."""
     job = monitor.jobs.timed_job(job_id)
@@ -156,7 +135,7 @@ async def test_a_digest_entity_arrives_only_in_the_digest_at_its_time_grouped_an
     config = digest_config(tmp_path, site, fake)
     db = tmp_path / "monitor.db"
     talk = Conversation(fake)
-    async with service(config, clock) as monitor:
+    async with running(config, clock=clock, ready=True) as monitor:
         job = monitor.jobs.timed_job("digest")
         assert "hour='8'" in str(job.trigger) and "hour='18'" in str(job.trigger), str(job.trigger)
         assert all(str(t.timezone) == "Asia/Baghdad" for t in job.trigger.triggers)
@@ -219,7 +198,7 @@ async def test_a_digest_entity_arrives_only_in_the_digest_at_its_time_grouped_an
 
     # A restart after the next digest time: nothing is sent again.
     clock.now = baghdad(10, 18, 5)
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         await asyncio.sleep(0.5)
     assert (len(fake.sent_messages(CHANNEL)), len(fake.sent_messages(SUBSCRIBER))) == sent
     assert statuses(db, CHANNEL).count("sent") == 2 and statuses(db, CHANNEL).count("digested") == 4
@@ -231,14 +210,14 @@ async def test_a_digest_due_while_the_service_was_down_goes_out_at_the_next_star
     config = digest_config(tmp_path, site, fake)
     db = tmp_path / "monitor.db"
     before = wire.add("Camp Taji quiet after the strike", "Ain al-Asad drill announced")
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         await until(lambda: len(statuses(db, CHANNEL)) == 2)
     assert fake.sent_messages(CHANNEL) == []
 
     # Down over the 18:00 digest; back at 19:30, with a new article waiting in the feed.
     clock.now = baghdad(11, 19, 30)
     after = wire.add("Camp Taji visited by ministers")
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         await until(lambda: len(fake.sent_messages(CHANNEL)) == 1)
         await until(lambda: len(statuses(db, CHANNEL)) == 3)
         [digest] = fake.sent_messages(CHANNEL)
@@ -248,7 +227,7 @@ async def test_a_digest_due_while_the_service_was_down_goes_out_at_the_next_star
         # sent once Telegram's answer is read, a moment after the fake recorded it.)
         await until(lambda: statuses(db, CHANNEL) == ["sent", "digested", "digest"])
     clock.now = baghdad(12, 8, 0, 1)
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         await until(lambda: len(fake.sent_messages(CHANNEL)) == 2)
     assert links(fake.sent_messages(CHANNEL)[1]) == after
     assert statuses(db, CHANNEL) == ["sent", "digested", "sent"]
@@ -259,7 +238,7 @@ async def test_an_empty_digest_sends_nothing(tmp_path, site, fake):
     wire = Wire(site, clock)
     wire.add("Drone seen near the K1 air base")  # immediate: an alert, nothing for the digest
     config = digest_config(tmp_path, site, fake)
-    async with service(config, clock) as monitor:
+    async with running(config, clock=clock, ready=True) as monitor:
         await until(lambda: len(fake.sent_messages(CHANNEL)) == 1)
         clock.now = baghdad(12, 8, 0, 5)
         await fire(monitor, "digest")

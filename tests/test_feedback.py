@@ -7,18 +7,14 @@ counts the marks and suggests excludes, from outside through the CLI."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from conftest import ManualClock, Response, write_config
+from conftest import ManualClock, Response, running, write_config
 from fake_telegram import QUERY_TOO_OLD, FakeTelegram
-from monitor.config import load_settings
-from monitor.service import Monitor
 from monitor.store import Store
 from test_service import rss, until
 from test_telegram_wiring import CHANNEL, SUBSCRIBER, get, health_port, samples, telegram_section, value
@@ -79,22 +75,6 @@ def subscribe(tmp_path: Path, chat: int, entities: list[str] | None) -> None:
     store.close()
 
 
-@asynccontextmanager
-async def serving(config: Path, clock: ManualClock | None = None):
-    """The service as `monitor run` builds it; with `clock`, its store keeps that time."""
-    settings = load_settings(config)
-    store = Store(settings.config.storage.url, clock=clock) if clock is not None else None
-    monitor = Monitor(settings, store)
-    stop = asyncio.Event()
-    task = asyncio.create_task(monitor.run_forever(stop))
-    try:
-        yield monitor
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
-        await monitor.aclose()
-
-
 def buttons(message) -> list[str]:
     return [b["text"] for row in (message.reply_markup or {}).get("inline_keyboard", []) for b in row]
 
@@ -118,7 +98,7 @@ async def test_a_press_is_stored_answered_and_shown(tmp_path, site, fake):
     config = configure(tmp_path, fake, wire, service={"health_port": 0})
     subscribe(tmp_path, SUBSCRIBER, ["camp-taji"])
     db = tmp_path / "monitor.db"
-    async with serving(config) as monitor:
+    async with running(config) as monitor:
         port = await health_port(monitor)
         before = samples((await get(port, "/metrics")).text)
         await until(lambda: fake.sent_messages(SUBSCRIBER) and fake.sent_messages(CHANNEL))
@@ -165,7 +145,7 @@ async def test_presses_on_unknown_alerts_other_chats_and_late_answers_change_not
     subscribe(tmp_path, SUBSCRIBER, ["camp-taji"])
     subscribe(tmp_path, OTHER, None)
     db = tmp_path / "monitor.db"
-    async with serving(config):
+    async with running(config):
         await until(lambda: fake.sent_messages(SUBSCRIBER) and fake.sent_messages(OTHER))
         [mine] = fake.sent_messages(SUBSCRIBER)
         [theirs] = fake.sent_messages(OTHER)
@@ -213,7 +193,7 @@ async def test_a_mute_holds_that_entity_for_a_day_and_then_expires(tmp_path, sit
     def titles(chat: int) -> list[str]:
         return [m.text.splitlines()[0] for m in fake.sent_messages(chat)]
 
-    async with serving(config, clock):
+    async with running(config, clock=clock):
         await until(lambda: fake.sent_messages(SUBSCRIBER))
         [alert] = fake.sent_messages(SUBSCRIBER)
         answer = await press(fake, SUBSCRIBER, alert.message_id, button="Mute")
@@ -256,3 +236,30 @@ async def test_a_mute_holds_that_entity_for_a_day_and_then_expires(tmp_path, sit
         wire.publish("Camp Taji hosts talks")
         await until(lambda: len(fake.sent_messages(SUBSCRIBER)) == 6)
         assert titles(SUBSCRIBER)[5] == "Camp Taji hosts talks"
+
+
+async def test_a_story_edit_keeps_the_readers_tick(tmp_path, site, fake):
+    """A later report edits the subscriber's alert; the choice they pressed stays ticked."""
+    from test_story_telegram_service import TAJI, Newsroom
+
+    news = Newsroom(site)
+    feeds = [news.feed(outlet) for outlet in ("Tigris Wire", "Gulf Daily")]
+    (tmp_path / "watchlist.yaml").write_text(WATCHLIST, encoding="utf-8")
+    config = write_config(
+        tmp_path, feeds, watchlist="watchlist.yaml",
+        fetch={"allowed_networks": ["127.0.0.0/8"], "fetch_pages": False},
+        service={"startup_spread": 0.1, "shutdown_grace": 2}, defaults={"jitter": 0}, telegram=telegram_section(fake),
+    )
+    subscribe(tmp_path, SUBSCRIBER, ["camp-taji"])
+    async with running(config):
+        news.publish("Tigris Wire", *TAJI["Tigris Wire"])
+        await until(lambda: fake.sent_messages(SUBSCRIBER))
+        [alert] = fake.sent_messages(SUBSCRIBER)
+        assert await press(fake, SUBSCRIBER, alert.message_id, button="Relevant") == "Thanks: marked relevant."
+        await until(lambda: buttons(fake.messages[(SUBSCRIBER, alert.message_id)])[0] == "✓ 👍 Relevant")
+
+        news.publish("Gulf Daily", *TAJI["Gulf Daily"])
+        await until(lambda: "Gulf Daily" in fake.messages[(SUBSCRIBER, alert.message_id)].text)
+    edited = fake.messages[(SUBSCRIBER, alert.message_id)]
+    assert len(fake.sent_messages(SUBSCRIBER)) == 1 and len(edited.versions) == 2
+    assert buttons(edited) == ["✓ 👍 Relevant", "👎 Not relevant", "🔕 Mute Camp Taji for a day"]

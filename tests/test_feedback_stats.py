@@ -9,21 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from conftest import REPO
-from fake_telegram import FakeTelegram
-from test_feedback import WATCHLIST, Wire, configure, press, serving, subscribe
+from conftest import REPO, running
+from fake_telegram import SUBSCRIBER
+from test_feedback import WATCHLIST, Wire, configure, press, subscribe
 from test_service import until
-from test_telegram_wiring import CHANNEL, SUBSCRIBER
 
-
-@pytest.fixture
-def fake(fake_telegram: FakeTelegram) -> FakeTelegram:
-    fake_telegram.add_chat(CHANNEL, "channel", username="iraq_watch")
-    fake_telegram.add_chat(SUBSCRIBER, "private")
-    fake_telegram.set_rate_limits(None)
-    return fake_telegram
 
 # -- monitor stats --feedback, from outside ---------------------------------------------
 
@@ -51,7 +42,7 @@ async def test_stats_feedback_counts_marks_and_suggests_excludes(tmp_path, site,
 
     for title in ["Rockets hit Camp Taji overnight", *BAD_TAJI, "Drone downed near Taji air base"]:
         wire.publish(title)
-    async with serving(config):
+    async with running(config):
         await until(lambda: len(fake.sent_messages(SUBSCRIBER)) == 5, timeout=20)
         for message in fake.sent_messages(SUBSCRIBER):
             title = message.text.splitlines()[0]

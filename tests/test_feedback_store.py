@@ -7,19 +7,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import inspect, text
 
 from conftest import ManualClock
 from monitor.store import FoundMention, NewItem, QueuedAlert, Store, reports
 from monitor.store.schema import MIGRATIONS
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'f.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def _alert(store: Store, chat: str = "42") -> int:
@@ -36,9 +28,9 @@ def _alert(store: Store, chat: str = "42") -> int:
     return row.id
 
 
-def test_marks_mutes_and_recipients(url):
+def test_marks_mutes_and_recipients(database_url):
     clock = ManualClock()
-    store = Store(url, clock=clock)
+    store = Store(database_url, clock=clock)
     try:
         alert = _alert(store)
         [channel_row] = [r for r in store.outbox.due() if r.chat_id == "@chan"]
@@ -93,8 +85,8 @@ def test_marks_mutes_and_recipients(url):
         store.close()
 
 
-def test_an_older_database_gains_the_feedback_schema_and_keeps_its_rows(url):
-    store = Store(url)
+def test_an_older_database_gains_the_feedback_schema_and_keeps_its_rows(database_url):
+    store = Store(database_url)
     alert = _alert(store)
     # Back to what the database looked like before the feedback migration.
     before_feedback = next(n for n, step in enumerate(MIGRATIONS) if step.__name__.endswith("_feedback"))
@@ -106,7 +98,7 @@ def test_an_older_database_gains_the_feedback_schema_and_keeps_its_rows(url):
         conn.execute(text(f"UPDATE schema_version SET version = {before_feedback}"))
     store.close()
 
-    store = Store(url)
+    store = Store(database_url)
     try:
         with store.database.engine.connect() as conn:
             assert conn.execute(text("SELECT version FROM schema_version")).scalar() == len(MIGRATIONS)

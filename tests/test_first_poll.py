@@ -12,10 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
-import pytest
-from sqlalchemy import create_engine, text
 
-from conftest import Response, write_config
+from conftest import Response, database_rows, write_config
 from monitor.cli import main
 
 OLD = 50
@@ -73,22 +71,6 @@ def run_once(config, capsys) -> str:
     return capsys.readouterr().out
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'monitor.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-def rows(url: str, sql: str) -> list[tuple]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
 def test_a_first_poll_reads_only_the_recent_entries_and_never_alerts_the_archive(tmp_path, site, capsys, database_url):
     now = datetime.now(timezone.utc)
     serve(site, now)
@@ -102,10 +84,10 @@ def test_a_first_poll_reads_only_the_recent_entries_and_never_alerts_the_archive
     assert "Ain al-Asad" in first and "Kataeb Hezbollah rejects" in first
     assert "archive" not in first
     # All 53 identities are stored; the old ones without text and without matches.
-    stored = dict(rows(database_url, "SELECT guid, body FROM items"))
+    stored = dict(database_rows(database_url, "SELECT guid, body FROM items"))
     assert set(stored) == {f"old-{n}" for n in range(OLD)} | {guid for guid, _, _ in RECENT}
     assert all(stored[f"old-{n}"] == "" for n in range(OLD))
-    matched = {guid for (guid,) in rows(database_url, "SELECT DISTINCT i.guid FROM matches m JOIN items i ON i.id = m.item_id")}
+    matched = {guid for (guid,) in database_rows(database_url, "SELECT DISTINCT i.guid FROM matches m JOIN items i ON i.id = m.item_id")}
     assert matched == {"recent-1", "recent-3"}
 
     # The same feed again: nothing to download, nothing to alert.
@@ -126,8 +108,8 @@ def test_a_first_poll_reads_only_the_recent_entries_and_never_alerts_the_archive
     third = run_once(config, capsys)
     assert page_requests(site)[requests_before:] == ["/news/fresh-1.html"]
     assert third.count(ALERT_MARK) == 1 and "wounds two contractors" in third
-    assert rows(database_url, "SELECT count(*) FROM items") == [(OLD + len(RECENT) + 1,)]
-    assert rows(database_url, "SELECT count(*) FROM alerts") == [(3,)]
+    assert database_rows(database_url, "SELECT count(*) FROM items") == [(OLD + len(RECENT) + 1,)]
+    assert database_rows(database_url, "SELECT count(*) FROM alerts") == [(3,)]
 
 
 def test_undated_entries_on_a_first_poll_count_as_old(tmp_path, site, capsys):
@@ -142,7 +124,7 @@ def test_undated_entries_on_a_first_poll_count_as_old(tmp_path, site, capsys):
     config = write_config(tmp_path, [{"url": site.url("/desk.xml"), "name": "Desk"}])
     assert run_once(config, capsys).count(ALERT_MARK) == 0
     assert page_requests(site) == []
-    assert rows(f"sqlite:///{tmp_path / 'monitor.db'}", "SELECT guid FROM items") == [("undated",)]
+    assert database_rows(f"sqlite:///{tmp_path / 'monitor.db'}", "SELECT guid FROM items") == [("undated",)]
 
 
 def test_an_old_entry_two_feeds_carry_is_stored_once(tmp_path, site, capsys, database_url):
@@ -158,6 +140,6 @@ def test_an_old_entry_two_feeds_carry_is_stored_once(tmp_path, site, capsys, dat
         )
     config = write_config(tmp_path, [{"url": site.url("/a.xml")}, {"url": site.url("/b.xml")}], storage={"url": database_url})
     run_once(config, capsys)
-    assert rows(database_url, "SELECT count(*) FROM items") == [(1,)]
-    assert rows(database_url, "SELECT count(*) FROM feeds WHERE last_status = 'ok'") == [(2,)]
+    assert database_rows(database_url, "SELECT count(*) FROM items") == [(1,)]
+    assert database_rows(database_url, "SELECT count(*) FROM feeds WHERE last_status = 'ok'") == [(2,)]
     assert page_requests(site) == []

@@ -11,10 +11,10 @@ import logging
 import httpx
 import pytest
 
-from conftest import Response
+from conftest import Response, running
 from monitor.cli import main
 from monitor.ops.health import verdict
-from test_service import config_for, rss, running, until
+from test_service import config_for, rss, until
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 

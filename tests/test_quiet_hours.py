@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from conftest import ManualClock
+from conftest import ManualClock, running
 from fake_telegram import FakeTelegram
 from monitor.notify import QuietHours, parse_quiet_hours
 from test_bot import Conversation
-from test_digest import CHANNEL, SUBSCRIBER, Wire, baghdad, digest_config, links, service, statuses
+from test_digest import CHANNEL, SUBSCRIBER, Wire, baghdad, digest_config, links, statuses
 from test_service import until
 
 
@@ -47,7 +47,7 @@ async def test_alerts_in_quiet_hours_wait_then_arrive_together_exactly_once_acro
     config = digest_config(tmp_path, site, fake)
     db = tmp_path / "monitor.db"
     talk = Conversation(fake)
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         await talk.say(SUBSCRIBER, "/subscribe all")
         answer = await talk.say(SUBSCRIBER, "/quiet 22:00-07:00 Asia/Baghdad")
         assert "Quiet hours: 22:00–07:00 Asia/Baghdad" in answer and "Now quiet" not in answer
@@ -64,7 +64,7 @@ async def test_alerts_in_quiet_hours_wait_then_arrive_together_exactly_once_acro
 
     # Restarted in the middle of the night: still held.
     clock.now = baghdad(15, 2, 30)
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         more = wire.add("K1 air base: second drone reported")
         await until(lambda: len(statuses(db, SUBSCRIBER)) == 4)
         await asyncio.sleep(0.3)  # a wrongly released alert would be sent within this
@@ -72,7 +72,7 @@ async def test_alerts_in_quiet_hours_wait_then_arrive_together_exactly_once_acro
 
     # The window is over: everything arrives, oldest first, silently.
     clock.now = baghdad(15, 7, 0, 30)
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         await until(lambda: len(alerts_to(fake, SUBSCRIBER)) == 4)
         await asyncio.sleep(0.3)
     received = alerts_to(fake, SUBSCRIBER)
@@ -82,7 +82,7 @@ async def test_alerts_in_quiet_hours_wait_then_arrive_together_exactly_once_acro
 
     # Another restart: nothing again; a daytime article comes at once, with a sound.
     clock.now = baghdad(15, 9, 0)
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         day = wire.add("K1 air base visited by the minister")
         await until(lambda: len(alerts_to(fake, SUBSCRIBER)) == 5)
     received = alerts_to(fake, SUBSCRIBER)
@@ -97,7 +97,7 @@ async def test_urgent_entities_pass_quiet_hours_and_quiet_off_releases_the_rest(
     config = digest_config(tmp_path, site, fake)
     db = tmp_path / "monitor.db"
     talk = Conversation(fake)
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         await talk.say(SUBSCRIBER, "/subscribe all")
         answer = await talk.say(SUBSCRIBER, "/quiet 22:00-07:00")  # the zone: digest.timezone
         assert "22:00–07:00 Asia/Baghdad" in answer and "Now quiet until 07:00 Asia/Baghdad" in answer
@@ -140,7 +140,7 @@ async def test_bad_input_gets_one_clear_line(tmp_path, site, fake, command, answ
     clock = ManualClock(baghdad(16, 12, 0))
     Wire(site, clock)
     talk = Conversation(fake)
-    async with service(digest_config(tmp_path, site, fake), clock):
+    async with running(digest_config(tmp_path, site, fake), clock=clock, ready=True):
         assert await talk.say(SUBSCRIBER, command) == answer
         assert "No quiet hours" in await talk.say(SUBSCRIBER, "/quiet")  # nothing was changed
 

@@ -9,11 +9,11 @@ import signal
 import sqlite3
 from pathlib import Path
 
-from conftest import Response
+from conftest import Response, running
 from monitor.ops import metrics
 from monitor.config import load_settings
 from monitor.service.reload import ConfigWatcher, load_runtime
-from test_service import WATCHLIST_YAML, config_for, rss, running, until
+from test_service import WATCHLIST_YAML, config_for, rss, until
 
 WITH_ZORBLAX = WATCHLIST_YAML + """\
   - id: zorblax

@@ -16,32 +16,15 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from conftest import REPO, ManualClock, Response, write_config
+from conftest import ManualClock, REPO, Response, database_rows, running, write_config
 from monitor.config import load_settings
 from monitor.ops import metrics
 from monitor.service import Monitor
 from monitor.store import FoundMention, NewItem, QueuedAlert, Store
-from test_service import running, until
+from test_service import until
 
 DAY = 86400
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'monitor.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-def rows(url: str, sql: str) -> list[tuple]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
 
 
 def printed(capsys) -> str:
@@ -104,27 +87,27 @@ async def test_identities_no_feed_lists_any_more_are_forgotten_and_the_rest_is_k
     )
     await cycle(config, database_url, clock)
     assert "Camp Taji" in capsys.readouterr().out  # the alert, on the console
-    assert rows(database_url, "SELECT status FROM alerts") == [("sent",)]
+    assert database_rows(database_url, "SELECT status FROM alerts") == [("sent",)]
 
     # A month later the desk feed no longer lists u1 and u2; the other feed never changed.
     clock.advance(31 * DAY)
     before = pruned("items")
     site.add("/desk.xml", rss(site, ["m1", "u4", "u3"], clock), "application/rss+xml")
     await cycle(config, database_url, clock)
-    assert {g for (g,) in rows(database_url, "SELECT guid FROM items")} == {"m1", "u3", "u4", "u5"}
+    assert {g for (g,) in database_rows(database_url, "SELECT guid FROM items")} == {"m1", "u3", "u4", "u5"}
     assert pruned("items") - before == 2
     assert "retention_pruned" in printed(capsys)
     # The kept identities still work: nothing is new, nothing is alerted again.
-    assert rows(database_url, "SELECT count(*) FROM alerts") == [(1,)]
+    assert database_rows(database_url, "SELECT count(*) FROM alerts") == [(1,)]
 
     # Three months after it was sent, the alert goes (its item, a match, stays).
     clock.advance(60 * DAY)
     before_alerts = pruned("alerts")
     await cycle(config, database_url, clock)
-    assert rows(database_url, "SELECT count(*) FROM alerts") == [(0,)]
+    assert database_rows(database_url, "SELECT count(*) FROM alerts") == [(0,)]
     assert pruned("alerts") - before_alerts == 1
-    assert {g for (g,) in rows(database_url, "SELECT guid FROM items")} == {"m1", "u3", "u4", "u5"}
-    assert rows(database_url, "SELECT count(*) FROM matches m JOIN items i ON i.id = m.item_id WHERE i.guid = 'm1'")[0][0] > 0
+    assert {g for (g,) in database_rows(database_url, "SELECT guid FROM items")} == {"m1", "u3", "u4", "u5"}
+    assert database_rows(database_url, "SELECT count(*) FROM matches m JOIN items i ON i.id = m.item_id WHERE i.guid = 'm1'")[0][0] > 0
     assert "Camp Taji" not in capsys.readouterr().out
 
 
@@ -151,7 +134,7 @@ def add_alerts(store: Store, chats: int, guid: str = "m1") -> list[int]:
     store.feeds.ensure("https://news.example/rss", "Example")
     store.items.add(item, [FoundMention("taji-base", "Camp Taji", "Camp Taji", 12, 21)],
                     [QueuedAlert(str(1000 + n), "<b>x</b>", "x") for n in range(chats)])
-    return [r[0] for r in rows(store.database.url, "SELECT id FROM alerts ORDER BY id")]
+    return [r[0] for r in database_rows(store.database.url, "SELECT id FROM alerts ORDER BY id")]
 
 
 async def test_finished_alerts_go_with_their_attempts_and_unsent_ones_stay(tmp_path, database_url):
@@ -164,7 +147,7 @@ async def test_finished_alerts_go_with_their_attempts_and_unsent_ones_stay(tmp_p
         queued, sending, sent, failed, unknown, *rest = add_alerts(store, 5 + 2 * RETENTION_BATCH + 3)
         for alert_id in (sending, sent, failed, unknown):
             store.outbox.claim(alert_id)
-        attempts = dict(rows(database_url, "SELECT alert_id, id FROM delivery_attempts"))
+        attempts = dict(database_rows(database_url, "SELECT alert_id, id FROM delivery_attempts"))
         store.outbox.finish_sent(sent, attempts[sent], 77)
         store.outbox.finish_failed(failed, attempts[failed], "Forbidden: bot was blocked by the user")
         store.outbox.finish_unknown(unknown, attempts[unknown], "read timeout")
@@ -177,9 +160,9 @@ async def test_finished_alerts_go_with_their_attempts_and_unsent_ones_stay(tmp_p
 
         assert (result.alerts, result.delivery_attempts) == (3 + len(rest), 3)
         assert result.batches >= 4  # more alerts than two batches: three alert batches, one of items
-        assert sorted(rows(database_url, "SELECT id, status FROM alerts")) == [(queued, "queued"), (sending, "sending")]
-        assert rows(database_url, "SELECT alert_id FROM delivery_attempts") == [(sending,)]
-        assert rows(database_url, "SELECT count(*) FROM items") == [(1,)]
+        assert sorted(database_rows(database_url, "SELECT id, status FROM alerts")) == [(queued, "queued"), (sending, "sending")]
+        assert database_rows(database_url, "SELECT alert_id FROM delivery_attempts") == [(sending,)]
+        assert database_rows(database_url, "SELECT count(*) FROM items") == [(1,)]
         assert (pruned("alerts") - before[0], pruned("delivery_attempts") - before[1]) == (3 + len(rest), 3)
     finally:
         store.close()
@@ -197,7 +180,7 @@ async def test_alerts_younger_than_the_retention_stay(tmp_path):
         clock.advance(89 * DAY)
         result = await Retention(store, RetentionConfig()).run()
         assert (result.alerts, result.items) == (0, 0)
-        assert rows(store.database.url, "SELECT status FROM alerts") == [("sent",)]
+        assert database_rows(store.database.url, "SELECT status FROM alerts") == [("sent",)]
     finally:
         store.close()
 
@@ -215,10 +198,10 @@ async def test_the_service_prunes_on_its_schedule(tmp_path, site):
     config = write_config(tmp_path, [{"url": site.url("/desk.xml"), "interval": "1s"}], fetch={"fetch_pages": False, "allowed_networks": ["127.0.0.0/8"]},
                           storage={"url": url, "retention": {"every": "1s"}})
     async with running(config):
-        await until(lambda: rows(url, "SELECT count(*) FROM alerts") == [(0,)], timeout=20)
+        await until(lambda: database_rows(url, "SELECT count(*) FROM alerts") == [(0,)], timeout=20)
         polls = site.hits("/desk.xml")
         await until(lambda: site.hits("/desk.xml") > polls, timeout=20)
-    assert rows(url, "SELECT value FROM service_state WHERE key = 'retention.last_run'")
+    assert database_rows(url, "SELECT value FROM service_state WHERE key = 'retention.last_run'")
 
 
 @pytest.mark.parametrize(
@@ -262,9 +245,9 @@ async def test_a_stop_during_retention_is_clean(tmp_path):
         await retention.stop(timeout=5)
         result = await task
         assert not result.complete and result.alerts < 1200
-        assert rows(store.database.url, "SELECT value FROM service_state WHERE key = 'retention.last_run'") == []
+        assert database_rows(store.database.url, "SELECT value FROM service_state WHERE key = 'retention.last_run'") == []
         result = await Retention(store, RetentionConfig()).run()
-        assert result.complete and rows(store.database.url, "SELECT count(*) FROM alerts") == [(0,)]
+        assert result.complete and database_rows(store.database.url, "SELECT count(*) FROM alerts") == [(0,)]
     finally:
         store.close()
 
@@ -288,6 +271,6 @@ async def test_a_story_message_still_being_edited_is_kept(tmp_path, database_url
         store.outbox.claim_edit(editing, 2)  # an edit in flight now
         result = await Retention(store, RetentionConfig()).run()
         assert result.alerts == 1
-        assert sorted(r[0] for r in rows(database_url, "SELECT id FROM alerts")) == sorted([edited, editing])
+        assert sorted(r[0] for r in database_rows(database_url, "SELECT id FROM alerts")) == sorted([edited, editing])
     finally:
         store.close()

@@ -19,14 +19,13 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Response, write_config
+from conftest import REPO, Response, running, write_config
 from monitor.ops import metrics
 from monitor.config import load_settings
 from monitor.service.lock import InstanceLocked
@@ -65,23 +64,6 @@ async def until(condition, timeout: float = 15.0, step: float = 0.05) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(step)
-
-
-@asynccontextmanager
-async def running(config: Path, notices: list[str] | None = None):
-    async def collect(text: str) -> None:
-        assert notices is not None
-        notices.append(text)
-
-    monitor = Monitor(load_settings(config), admin_notifier=collect if notices is not None else None)
-    stop = asyncio.Event()
-    task = asyncio.create_task(monitor.run_forever(stop))
-    try:
-        yield monitor
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
-        await monitor.aclose()
 
 
 def feed_row(db: Path, url: str) -> dict:

@@ -168,8 +168,8 @@ def test_subscribers_follow_entities_and_leave(store):
     assert store.subscribers.register("42", "analyst") is True
     store.subscribers.subscribe("42", ["taji-base", "taji-base"])
     assert store.subscribers.subscription("42") == (True, False, ["taji-base"])
-    assert store.subscribers.following(["taji-base", "k1-airbase"]) == ["42"]
-    assert store.subscribers.deactivate("42", "blocked") and store.subscribers.following(["taji-base"]) == []
+    assert list(store.subscribers.recipients(["taji-base", "k1-airbase"])) == ["42"]
+    assert store.subscribers.deactivate("42", "blocked") and list(store.subscribers.recipients(["taji-base"])) == []
     assert store.subscribers.register("42", None) is False  # came back
     store.subscribers.unsubscribe("42")
     assert store.subscribers.subscription("42") == (True, False, [])

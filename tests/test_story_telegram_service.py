@@ -10,7 +10,6 @@ tests, modelled on wire reports of a rocket attack.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -19,24 +18,20 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 
-from conftest import REPO, ManualClock, Response, write_config
-from fake_telegram import FakeTelegram, RateLimits
-from monitor.config import load_settings
-from monitor.service import Monitor
+from conftest import ManualClock, REPO, Response, running, write_config
+from fake_telegram import CHANNEL, SUBSCRIBER, FakeTelegram, RateLimits
 from monitor.store import Store
 from test_service import until
 
-CHANNEL = -1001234567890
-SUBSCRIBER = 4242
 
 # One event told by three outlets (the third adds a suspect), and another event.
 TAJI = {
@@ -89,14 +84,6 @@ class Newsroom:
         return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{outlet}</title>{body}</channel></rss>'.encode()
 
 
-@pytest.fixture
-def fake(fake_telegram: FakeTelegram) -> FakeTelegram:
-    fake_telegram.add_chat(CHANNEL, "channel", username="iraq_watch")
-    fake_telegram.add_chat(SUBSCRIBER, "private")
-    fake_telegram.set_rate_limits(None)
-    return fake_telegram
-
-
 def configure(
     tmp_path: Path, fake: FakeTelegram, feeds: list[dict], *, fast: bool = True, edit_interval: str = "0.2s", storage: str | None = None
 ) -> Path:
@@ -120,19 +107,6 @@ def subscribe_all(url: str, chat: int) -> None:
     store.subscribers.register(str(chat), None)
     store.subscribers.subscribe(str(chat), (), all_entities=True)
     store.close()
-
-
-@asynccontextmanager
-async def service(config: Path, store: Store | None = None):
-    monitor = Monitor(load_settings(config), store=store)
-    stop = asyncio.Event()
-    task = asyncio.create_task(monitor.run_forever(stop))
-    try:
-        yield monitor
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
-        await monitor.aclose()
 
 
 def story_messages(fake: FakeTelegram, chat: int, word: str = "Taji") -> list:
@@ -168,19 +142,12 @@ def alert_rows(db: Path | str) -> list[dict]:
 # -- three outlets, one story; another story apart ----------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'monitor.db'}"
-    return request.getfixturevalue("postgres_url")  # skips, saying why, without a server
-
-
 async def test_later_reports_edit_the_first_alert_and_another_story_gets_its_own(tmp_path, site, fake, database_url):
     news = Newsroom(site)
     feeds = [news.feed(outlet) for outlet in (*TAJI, "Anbar Monitor")]
     config = configure(tmp_path, fake, feeds, storage=database_url)
     subscribe_all(database_url, SUBSCRIBER)
-    async with service(config):
+    async with running(config):
         news.publish("Tigris Wire", *TAJI["Tigris Wire"])
         await until(lambda: len(fake.sent_messages(CHANNEL)) == 1 and len(fake.sent_messages(SUBSCRIBER)) == 1)
 
@@ -296,7 +263,7 @@ async def test_a_burst_of_thirty_copies_is_one_message_and_few_edits(tmp_path, s
     db = tmp_path / "monitor.db"
     clock = ManualClock(datetime.now(timezone.utc))
     title, text = TAJI["Tigris Wire"]
-    async with service(config, Store(f"sqlite:///{db}", clock=clock)):
+    async with running(config, store=Store(f"sqlite:///{db}", clock=clock)):
         news.publish("Tigris Wire", title, text)
         await until(lambda: len(fake.sent_messages(CHANNEL)) == 1, timeout=20)
         # 30 reprints of the wire story, three per outlet.
@@ -343,7 +310,7 @@ async def test_a_deleted_message_ends_its_edits_with_a_log_line_and_the_rest_goe
     news = Newsroom(site)
     config = configure(tmp_path, fake, [news.feed(outlet) for outlet in (*TAJI, "Anbar Monitor")])
     subscribe_all(f"sqlite:///{tmp_path / 'monitor.db'}", SUBSCRIBER)
-    async with service(config):
+    async with running(config):
         news.publish("Tigris Wire", *TAJI["Tigris Wire"])
         await until(lambda: len(fake.sent_messages(CHANNEL)) == 1 and len(fake.sent_messages(SUBSCRIBER)) == 1)
         fake.delete_message(CHANNEL, fake.sent_messages(CHANNEL)[0].message_id)  # a channel admin removed it
@@ -370,7 +337,7 @@ async def test_an_alert_held_in_an_outage_goes_out_with_the_reports_that_came_me
     news = Newsroom(site)
     config = configure(tmp_path, fake, [news.feed(outlet) for outlet in TAJI])
     fake.set_outage(502)  # Telegram's front end is down: the first report's alert waits in the outbox
-    async with service(config):
+    async with running(config):
         news.publish("Tigris Wire", *TAJI["Tigris Wire"])
         await until(lambda: len(alert_rows(tmp_path / "monitor.db")) == 1)  # stored, its alert queued
         news.publish("Gulf Daily", *TAJI["Gulf Daily"])
@@ -384,3 +351,31 @@ async def test_an_alert_held_in_an_outage_goes_out_with_the_reports_that_came_me
     assert fake.calls_to("editMessageText", status=None) == []
     [row] = alert_rows(tmp_path / "monitor.db")
     assert (row["status"], row["shown_revision"]) == ("sent", 2)
+
+
+# -- the story cannot be read when its alert is claimed ------------------------------------
+
+
+async def test_an_alert_whose_story_cannot_be_read_is_queued_again_not_lost(tmp_path, site, fake, postgres_url):
+    """A lock held on the stories table (a stuck migration, an admin's session) makes
+    reading the story time out after the sender claimed the alert: it must go back to
+    the queue, not stay 'sending' (which a restart takes for "maybe sent", never resent)."""
+    import psycopg
+
+    news = Newsroom(site)
+    config = configure(tmp_path, fake, [news.feed("Tigris Wire")], storage=postgres_url)
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    settings["storage"]["statement_timeout"] = "1s"
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    fake.set_outage(502)  # the alert waits in the outbox until the lock is taken
+    async with running(config):
+        news.publish("Tigris Wire", *TAJI["Tigris Wire"])
+        await until(lambda: [r["status"] for r in alert_rows(postgres_url)] == ["queued"], timeout=20)
+        with psycopg.connect(postgres_url.replace("+psycopg", "")) as locker:
+            locker.execute("LOCK TABLE stories IN ACCESS EXCLUSIVE MODE")
+            fake.set_outage(None)
+            await until(lambda: any("story not read" in (r["error"] or "") for r in alert_rows(postgres_url)), timeout=20)
+            assert fake.sent_messages(CHANNEL) == []
+            locker.rollback()  # the lock is released
+        await until(lambda: [r["status"] for r in alert_rows(postgres_url)] == ["sent"], timeout=20)
+    assert len(sends_to(fake, CHANNEL)) == 1

@@ -13,24 +13,13 @@ import threading
 import time
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event
 
-from conftest import Response
-from fake_telegram import FakeTelegram
-from test_service import config_for, rss, running, until
+from conftest import Response, running
+from fake_telegram import CHANNEL, SUBSCRIBER, FakeTelegram
+from test_service import config_for, rss, until
 
-CHANNEL = -1001234567890
-SUBSCRIBER = 4242
-
-
-@pytest.fixture
-def fake(fake_telegram: FakeTelegram) -> FakeTelegram:
-    fake_telegram.add_chat(CHANNEL, "channel", username="iraq_watch")
-    fake_telegram.add_chat(SUBSCRIBER, "private")
-    fake_telegram.set_rate_limits(None)
-    return fake_telegram
 
 
 def telegram_section(fake: FakeTelegram, **extra: object) -> dict[str, object]:

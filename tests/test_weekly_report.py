@@ -17,11 +17,11 @@ import zlib
 import pytest
 from telegram.error import BadRequest
 
-from conftest import ManualClock
+from conftest import ManualClock, running
 from fake_telegram import PNG_SIGNATURE, FakeTelegram, utf16_len
 from monitor.notify.telegram import build_bot
 from test_bot import Conversation
-from test_digest import CHANNEL, SUBSCRIBER, Wire, baghdad, digest_config, fire, service
+from test_digest import CHANNEL, SUBSCRIBER, Wire, baghdad, digest_config, fire
 from test_service import until
 
 WEEKLY = {"weekly": {"enabled": True, "at": "Mon 08:00", "timezone": "Asia/Baghdad"}}
@@ -56,7 +56,7 @@ async def test_the_weekly_report_reaches_the_channel_once_as_a_photo_with_the_ta
     clock = ManualClock(baghdad(8, 12, 0))  # Saturday 8 March 2025
     wire = Wire(site, clock)
     config = digest_config(tmp_path, site, fake, reports=WEEKLY)
-    async with service(config, clock) as monitor:
+    async with running(config, clock=clock, ready=True) as monitor:
         job = monitor.jobs.timed_job("weekly-report")
         assert "day_of_week='mon'" in str(job.trigger) and "hour='8'" in str(job.trigger)
         assert str(job.trigger.timezone) == "Asia/Baghdad"
@@ -84,7 +84,7 @@ async def test_a_report_due_during_an_outage_is_retried_and_sent_at_the_next_sta
     clock = ManualClock(baghdad(9, 12, 0))
     Wire(site, clock).add("Drone seen near the K1 air base")
     config = digest_config(tmp_path, site, fake, reports=WEEKLY)
-    async with service(config, clock) as monitor:
+    async with running(config, clock=clock, ready=True) as monitor:
         await until(lambda: len(fake.sent_messages(CHANNEL)) == 1)
         fake.set_outage(502)
         clock.now = baghdad(10, 8, 0, 5)
@@ -95,7 +95,7 @@ async def test_a_report_due_during_an_outage_is_retried_and_sent_at_the_next_sta
     fake.set_outage(None)
 
     clock.now = baghdad(10, 9, 0)  # the service comes back after Telegram did
-    async with service(config, clock):
+    async with running(config, clock=clock, ready=True):
         await until(lambda: len(fake.sent_photos(CHANNEL)) == 1)
         await asyncio.sleep(0.3)
     [photo] = fake.sent_photos(CHANNEL)
@@ -107,7 +107,7 @@ async def test_report_on_demand_on_an_empty_database(tmp_path, site, fake):
     clock = ManualClock(baghdad(12, 15, 0))
     Wire(site, clock)
     talk = Conversation(fake)
-    async with service(digest_config(tmp_path, site, fake), clock):  # the weekly job off (the default)
+    async with running(digest_config(tmp_path, site, fake), clock=clock, ready=True):  # the weekly job off (the default)
         fake.push_message(SUBSCRIBER, "/report")
         await until(lambda: len(fake.sent_photos(SUBSCRIBER)) == 1, timeout=30)
         assert "No quiet hours" in await talk.say(SUBSCRIBER, "/quiet")  # the bot is still there

@@ -271,7 +271,15 @@ class Outbox:
         """Alerts due and story messages due for an edit (one thread hop for both)."""
         outbox = self.store.outbox
         rows = outbox.due(self.batch, exclude_chats=[CONSOLE_CHAT])
-        return rows, outbox.due_edits(self.batch, interval=self.edit_interval, exclude_chats=[CONSOLE_CHAT])
+        try:
+            edits = outbox.due_edits(self.batch, interval=self.edit_interval, exclude_chats=[CONSOLE_CHAT])
+        except OperationalError as exc:
+            # New alerts must not wait on the stories (a lock held on them, a slow
+            # query): they go out, and the edits are looked for again next pass.
+            log.warning("story_edits_read_failed", error=str(exc.orig) if exc.orig else str(exc))
+            self.counters.db_retries += 1
+            edits = []
+        return rows, edits
 
     def _next_due(self) -> datetime | None:
         outbox = self.store.outbox
@@ -313,17 +321,30 @@ class Outbox:
         if not self.may_send():  # the role was lost while claiming: nothing was sent
             await self._db(self.store.outbox.finish_retry, row.id, attempt, 0.0, "not sent: this instance stopped being the sender")
             return
+        try:
+            text_html, text_plain, revision = await asyncio.to_thread(self._alert_text, row)
+        except OperationalError as exc:
+            # Claimed but not sent: queued again, not left 'sending' (which a restart
+            # would take for "maybe sent" and never send).
+            await self._db(self.store.outbox.finish_retry, row.id, attempt, 1.0, f"story not read: {exc.orig or exc}")
+            self.counters.db_retries += 1
+            self.governor.pause_all(0.5)
+            return
         # A subscriber's alert carries the feedback buttons (its id is in their data).
         feedback = FeedbackButtons(row.id, row.feedback_entity) if row.feedback_entity else None
-        text_html, text_plain, revision = row.text_html, row.text_plain, None
-        if row.story_id is not None:
-            # The story may have grown since this alert was queued: send it as it is now.
-            story, names = await asyncio.to_thread(read_story, self.store, row.story_id)
-            if story is not None:
-                text_html, text_plain = story_texts(story, names, row.item_id, row.text_html, row.text_plain)
-                revision = story.revision
         result = await self.sender.send(row.chat_id, text_html, text_plain, silent=row.silent, feedback=feedback)
         await self._record(row, attempt, result, revision)
+
+    def _alert_text(self, row: OutboxRow) -> tuple[str, str, int | None]:
+        """(HTML, plain text, story revision shown) of an alert as it goes out now: a
+        story's may have grown since it was queued, and is sent as it now stands."""
+        if row.story_id is None:
+            return row.text_html, row.text_plain, None
+        story, names = read_story(self.store, row.story_id)
+        if story is None:
+            return row.text_html, row.text_plain, None
+        text_html, text_plain = story_texts(story, names, row.item_id, row.text_html, row.text_plain)
+        return text_html, text_plain, story.revision
 
     # -- one edit of a story's message ------------------------------------------
 
@@ -347,6 +368,9 @@ class Outbox:
             return  # another sender took it, or it is shown already
         try:
             story, names = await asyncio.to_thread(read_story, self.store, row.story_id)
+            # An edit without reply_markup would take a subscriber's feedback buttons away,
+            # and one without the reader's choice would take its tick away.
+            chosen = await asyncio.to_thread(self.store.feedback.choice, row.id, row.chat_id) if row.feedback_entity else None
         except OperationalError as exc:
             await self._db(partial(self.store.outbox.finish_edit_later, wait_interval=False), row.id, attempt, "retry", f"story not read: {exc}")
             self.governor.pause_all(0.5)
@@ -358,8 +382,7 @@ class Outbox:
             await self._db(partial(self.store.outbox.finish_edit_later, wait_interval=False), row.id, attempt, "retry", "not edited: this instance stopped being the sender")
             return
         text_html, text_plain = story_texts(story, names, row.item_id, row.text_html, row.text_plain)
-        # An edit without reply_markup would take a subscriber's feedback buttons away.
-        feedback = FeedbackButtons(row.id, row.feedback_entity) if row.feedback_entity else None
+        feedback = FeedbackButtons(row.id, row.feedback_entity, chosen) if row.feedback_entity else None
         result = await self.sender.edit(row.chat_id, row.message_id, text_html, text_plain, feedback=feedback)
         await self._record_edit(row, attempt, story.revision, result)
 

@@ -329,6 +329,7 @@ class FeedbackButtons:
 
     alert_id: int
     entity_id: str
+    chosen: Choice | None = None  # the reader's current choice, ticked (an edit must not drop the tick)
 
 
 def feedback_data(alert_id: int, choice: Choice) -> str:
@@ -373,7 +374,7 @@ class TelegramSender:
     def _keyboard(self, feedback: FeedbackButtons | None) -> InlineKeyboardMarkup | None:
         if feedback is None:
             return None
-        return feedback_keyboard(feedback.alert_id, self._entity_name(feedback.entity_id))
+        return feedback_keyboard(feedback.alert_id, self._entity_name(feedback.entity_id), feedback.chosen)
 
     async def send(
         self, chat_id: str, text_html: str, text_plain: str, *, silent: bool = False, feedback: FeedbackButtons | None = None

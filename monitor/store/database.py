@@ -9,6 +9,7 @@ run them with asyncio.to_thread.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import typing
 from collections.abc import Callable, Iterator
@@ -111,6 +112,13 @@ class Database:
 # network partition), so a reconnect fails fast and is retried by its caller.
 PG_CONNECT_TIMEOUT_SECONDS = 10
 
+# The service makes its database calls from asyncio's default thread pool
+# (asyncio.to_thread), at most min(32, CPUs + 4) at once, plus the odd call from the
+# event loop's thread. A pool that large keeps a connection for each: a smaller one
+# opens and closes an overflow connection at every busy moment (a new PostgreSQL
+# backend each time), which at 10,000 feeds was a steady churn of connections.
+PG_POOL_SIZE = min(32, (os.cpu_count() or 1) + 4) + 2
+
 
 def _make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     parsed = make_url(url)
@@ -135,4 +143,4 @@ def _make_engine(url: str, statement_timeout: float | None = None) -> Engine:
     connect_args: dict[str, typing.Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
     if statement_timeout:
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, pool_size=PG_POOL_SIZE, max_overflow=PG_POOL_SIZE, connect_args=connect_args)

@@ -88,25 +88,6 @@ class SubscriberRepository:
                 == 1
             )
 
-    def following(self, entity_ids: Iterable[str]) -> list[str]:
-        """Chat ids of active subscribers following any of these entities (or all)."""
-        wanted = list(entity_ids)
-        with self._db.read() as conn:
-            rows = conn.execute(
-                select(subscribers.c.chat_id)
-                .where(
-                    subscribers.c.active.is_(True),
-                    or_(
-                        subscribers.c.all_entities.is_(True),
-                        select(subscriptions.c.entity_id)
-                        .where(subscriptions.c.chat_id == subscribers.c.chat_id, subscriptions.c.entity_id.in_(wanted))
-                        .exists(),
-                    ),
-                )
-                .order_by(subscribers.c.chat_id)
-            ).all()
-        return [r[0] for r in rows]
-
     def recipients(self, entity_ids: Sequence[str]) -> dict[str, list[str]]:
         """Who gets an alert about an item matching `entity_ids`: chat id -> the ones of
         those entities the active subscriber follows and has not muted (a reader's
