@@ -1201,7 +1201,8 @@ def to_markdown(args: argparse.Namespace, results: list[dict], baseline: dict | 
             if args.interval == args.nominal_interval
             else f"intervals shortened to {minutes:g} min (the news of a {nominal:g}-min cycle in each)"
         )
-        + f"; per day = {DAY / args.nominal_interval:g} cycles.",
+        + f"; per day = {DAY / args.nominal_interval:g} cycles. The engines run one after the other, each from a cold "
+        f"start; load average (1, 5, 15 min) before each: {'; '.join(str(r.get('load_average_before')) for r in results)}.",
         "",
         "| | " + " | ".join(r["engine"] for r in results) + " | goal |",
         "|---|" + "---|" * len(results) + "---|",
