@@ -72,7 +72,7 @@ def synthetic_watchlist(base: Watchlist, extra_aliases: int, variants: bool, see
 
 def bare_automaton(matcher: Matcher) -> ahocorasick.Automaton:
     automaton = ahocorasick.Automaton()
-    for key in matcher._automaton.keys():  # same keys as the matcher, for a like-for-like scan
+    for key in matcher.scan_keys:  # same keys as the matcher, for a like-for-like scan
         automaton.add_word(key, len(key))
     automaton.make_automaton()
     return automaton
@@ -140,7 +140,7 @@ def main() -> int:
             matches[0] = sum(len(matcher.match(text)) for text in articles)
 
         t_bare, t_full = timed([run_bare, run_full], args.repeat)
-        keys = len(matcher._automaton)
+        keys = len(matcher.scan_keys)
         print(f"{aliases:>8} {keys:>9} {build:>8.2f} {t_bare:>7.3f} {t_full:>7.3f} {t_full / t_bare:>6.2f} "
               f"{size / 1e6 / t_full:>6.1f} {matches[0]:>8}")
     return 0

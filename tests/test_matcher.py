@@ -268,7 +268,7 @@ def test_automaton_keys_do_not_depend_on_hash_seed() -> None:
         "import hashlib, sys; sys.path.insert(0, '.');"
         "from monitor.match import Matcher; from monitor.config.watchlist import load_watchlist;"
         "m = Matcher.from_watchlist(load_watchlist('config/watchlist.yaml'));"
-        "print(hashlib.sha256('|'.join(sorted(m._automaton.keys())).encode()).hexdigest())"
+        "print(hashlib.sha256('|'.join(sorted(m.scan_keys)).encode()).hexdigest())"
     )
     digests = {
         subprocess.run(

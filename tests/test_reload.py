@@ -9,11 +9,15 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import yaml
+
 from conftest import Response, running
+from fake_telegram import CHANNEL, SUBSCRIBER
 from monitor.ops import metrics
 from monitor.config import load_settings
-from monitor.service.reload import ConfigWatcher, load_runtime
+from monitor.service.reload import ConfigWatcher, load_runtime, restart_only_changes
 from test_service import WATCHLIST_YAML, config_for, rss, until
+from test_telegram_wiring import telegram_section
 
 WITH_ZORBLAX = WATCHLIST_YAML + """\
   - id: zorblax
@@ -148,3 +152,51 @@ def test_check_config_and_reload_give_the_same_verdict(tmp_path):
         raise AssertionError("broken watchlist accepted")
     assert main(["--config", str(config), "check-config"]) == 2
     assert "nmae" in reload_verdict
+
+
+async def test_telegram_settings_apply_live_and_the_bot_offers_the_new_watchlist(tmp_path, site, fake):
+    """Link previews, the watchlist the bot offers and the admins change with a reload;
+    commands on/off is named as needing a restart (the bot is built at start)."""
+    items = [("1", "Rockets hit Camp Taji")]
+    serve_items(site, "/w.xml", items)
+    config = config_for(
+        tmp_path, [{"url": site.url("/w.xml"), "interval": "0.2s"}], service={"reload_check": "0.2s"},
+        telegram=telegram_section(fake),
+    )
+    watchlist = tmp_path / "watchlist.yaml"
+
+    def alerts() -> list:
+        return [c for c in fake.calls_to("sendMessage") if c.chat_id == CHANNEL]
+
+    async with running(config) as monitor:
+        await until(lambda: len(alerts()) == 1)
+        assert alerts()[0].params["link_preview_options"]["is_disabled"] is True  # the default: no previews
+        fake.push_message(SUBSCRIBER, "/entities")
+        await until(lambda: len(fake.sent_messages(SUBSCRIBER)) == 1)
+        assert "Zorblax" not in fake.sent_messages(SUBSCRIBER)[0].text
+
+        edited = yaml.safe_load(config.read_text(encoding="utf-8"))
+        edited["telegram"]["link_preview"] = True
+        edited["telegram"]["admins"] = [SUBSCRIBER]
+        save(watchlist, WITH_ZORBLAX)
+        save(config, yaml.safe_dump(edited))
+        await until(lambda: monitor.runtime.settings.config.telegram.link_preview)
+
+        items.insert(0, ("2", "Zorblax Brigade claims attack"))
+        serve_items(site, "/w.xml", items)
+        await until(lambda: len(alerts()) == 2)
+        assert alerts()[1].params["link_preview_options"]["is_disabled"] is False
+        fake.push_message(SUBSCRIBER, "/entities")
+        await until(lambda: len(fake.sent_messages(SUBSCRIBER)) == 2)
+        assert "Zorblax Brigade" in fake.sent_messages(SUBSCRIBER)[1].text
+        # The admins are the new ones: a rejected edit is reported to them.
+        save(watchlist, BROKEN)
+        await until(lambda: any("config rejected" in m.text for m in fake.sent_messages(SUBSCRIBER)))
+
+    save(watchlist, WATCHLIST_YAML)
+    current = load_settings(config)
+    commands_off = yaml.safe_load(config.read_text(encoding="utf-8"))
+    commands_off["telegram"]["commands"] = False
+    commands_off["telegram"]["rate_limits"] = {"per_chat_per_second": 0.5}  # applied live: not named
+    save(config, yaml.safe_dump(commands_off))
+    assert restart_only_changes(current, load_settings(config)) == ["telegram.commands"]

@@ -383,6 +383,26 @@ def test_closed_stories_are_forgotten(assigner: StoryAssigner) -> None:
     assert len(assigner.snapshot()["stories"]) == 1
 
 
+def test_past_max_open_articles_the_oldest_are_forgotten_first(finder: EvidenceFinder) -> None:
+    """A busy day cannot grow the engine's memory without bound: the oldest articles are
+    forgotten first; a story whose articles are all forgotten closes."""
+    assigner = StoryAssigner(StorySettings(max_open_articles=100), finder)
+    assigner.assign(wire())
+    for n in range(1, 130):  # one wire story taking reprints, among unrelated reports
+        if n % 2:
+            assigner.assign(wire(f"r{n}", f"Reprint site {n}", hours=n / 60))
+        else:
+            assigner.assign(article(f"u{n}", f"Local paper {n}", f"Council meeting number {n} in Duhok", f"Item {n}.",
+                                    hours=n / 60, entities=(f"entity-{n}",)))
+    remembered = [a for s in assigner.stories() for a in s.article_ids]
+    assert len(remembered) == 100
+    assert assigner.story_of("w1") is None and assigner.story_of("u2") is None  # the oldest went first
+    assert assigner.story_of("r29") is None and assigner.story_of("u30") == "u30" and assigner.story_of("r31") == "w1"  # the 100 latest stay
+    assert "u2" not in {s.id for s in assigner.stories()}  # all its articles forgotten: closed
+    # The wire story still takes reprints through the articles it remembers.
+    assert assigner.assign(wire("late", "Another site", hours=2.5)).story_id == "w1"
+
+
 # ------------------------------------------------------------ settings
 
 

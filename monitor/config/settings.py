@@ -323,6 +323,11 @@ class StoryThresholds(StrictModel):
     # Compare a new article with at most this many of a story's latest
     # articles: bounds the cost of assigning into a very big story.
     max_compared_per_story: int = Field(default=40, ge=1)
+    # Remember at most this many articles of open stories (about 13 KB each: sketches,
+    # not text); past it the oldest are forgotten first, so memory and the cost of a
+    # placement stay bounded on a busy day. A forgotten article can no longer be
+    # compared: a late report of its event may open a story of its own.
+    max_open_articles: int = Field(default=5000, ge=100)
 
     @model_validator(mode="after")
     def _windows_fit(self) -> "StoryThresholds":

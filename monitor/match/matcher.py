@@ -274,6 +274,11 @@ class Matcher:
         endings = frozenset(fold_phrase(e) for e in inflection.endings) if inflection.enabled else frozenset()
         return cls(entities, patterns, automaton, endings, frozenset(fold_phrase(e) for e in place_endings))
 
+    @property
+    def scan_keys(self) -> list[str]:
+        """The folded strings the Aho-Corasick scan looks for (every alias and variant)."""
+        return list(self._automaton.keys()) if self._automaton is not None else []
+
     # -- matching -------------------------------------------------------------------------
 
     def match(self, text: str) -> list[EntityMatch]:

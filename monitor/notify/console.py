@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from monitor.config import Settings
 from monitor.notify.story_message import read_story, story_texts
 from monitor.notify.telegram import SendResult
 from monitor.ops import metrics
@@ -75,6 +76,9 @@ class ConsoleDelivery:
 
     async def stop_sending(self) -> None:
         return None
+
+    def reconfigure(self, settings: Settings) -> None:
+        return None  # the console has nothing configurable
 
     async def deliver_due(self) -> int:
         if self._may_send is not None and not self._may_send():

@@ -62,6 +62,11 @@ class Delivery(Protocol):
         """The role is lost: no new sends, no commands; sends in flight finish."""
         ...
 
+    def reconfigure(self, settings: Settings) -> None:
+        """A reloaded config: what can change in place applies to the next send (what
+        cannot is named by monitor.service.reload.restart_only_changes)."""
+        ...
+
     async def deliver_due(self) -> int: ...
 
     async def drain(self, timeout: float | None = 120.0) -> int: ...
@@ -86,21 +91,12 @@ class TelegramDelivery:
         self, settings: Settings, store: Store, *, limits: Limits | None = None, report: MakeReport | None = None
     ) -> None:
         telegram = settings.config.telegram
-        self.settings = settings
         self.store = store
         self.bot: Bot = build_bot(telegram.token, telegram.api_base_url)
-        configured = telegram.rate_limits
-        self.governor = RateGovernor(
-            limits or Limits(configured.per_chat_per_second, configured.per_group_per_minute, configured.global_per_second)
-        )
-        names = {entity.id: entity.name for entity in settings.watchlist.entities}
-        self.sender = TelegramSender(
-            self.bot, link_preview=telegram.link_preview, entity_name=lambda entity_id: names.get(entity_id, entity_id)
-        )
-        self.outbox = Outbox(
-            store, self.sender, self.governor, outage_backoff=lambda failures: backoff(failures, cap=telegram.max_backoff),
-            edit_interval=settings.config.stories.edit_interval,
-        )
+        self._fixed_limits = limits  # a caller's limits (tests) stay; else the config's, reloaded live
+        self.governor = RateGovernor(limits or Limits())
+        self.sender = TelegramSender(self.bot, entity_name=self._entity_name)
+        self.outbox = Outbox(store, self.sender, self.governor)
         self._printed = 0
         self._ready = False
         self._serving: asyncio.Task[None] | None = None
@@ -109,6 +105,28 @@ class TelegramDelivery:
         self._commands: CommandBot | None = None
         self._may_send: Callable[[], bool] | None = None  # set when several instances share the database
         self._report = report  # what /report sends (the service's report builder)
+        self.reconfigure(settings)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Rate limits, link previews, the outage backoff, the story edit interval, the
+        admins and the watchlist (names on buttons, what the commands offer) apply to the
+        next send; the token, the Bot API address and commands on/off need a restart."""
+        self.settings = settings
+        telegram = settings.config.telegram
+        configured = telegram.rate_limits
+        self.governor.limits = self._fixed_limits or Limits(
+            configured.per_chat_per_second, configured.per_group_per_minute, configured.global_per_second
+        )
+        self._names = {entity.id: entity.name for entity in settings.watchlist.entities}
+        self.sender.link_preview = telegram.link_preview
+        cap = telegram.max_backoff
+        self.outbox.outage_backoff = lambda failures: backoff(failures, cap=cap)
+        self.outbox.edit_interval = settings.config.stories.edit_interval
+        if self._commands is not None:
+            self._commands.settings = settings
+
+    def _entity_name(self, entity_id: str) -> str:
+        return self._names.get(entity_id, entity_id)
 
     @property
     def delivered(self) -> int:
@@ -217,9 +235,14 @@ class TelegramDelivery:
 
         Not queued in the outbox: these are about the service itself, and the same
         fact is in the logs and on /healthz if Telegram is unreachable."""
+
+        async def send(admin: int) -> None:
+            await self.governor.acquire(str(admin))  # within the limits the alerts keep
+            await self.bot.send_message(admin, text[:4000])
+
         for admin in self.settings.config.telegram.admins:
             try:
-                await asyncio.wait_for(self.bot.send_message(admin, text[:4000]), timeout=10)
+                await asyncio.wait_for(send(admin), timeout=10)
             except Exception as exc:  # noqa: BLE001 - a notice must never break the service
                 log.warning("admin_notice_failed", chat=str(admin), error=type(exc).__name__)
 

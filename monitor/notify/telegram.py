@@ -368,8 +368,12 @@ class TelegramSender:
     def __init__(self, bot: Bot, *, link_preview: bool = False, entity_name: Callable[[str], str] = str) -> None:
         self.bot = bot
         # One link per alert, so at most one preview; off by default (no preview spam).
-        self._preview = LinkPreviewOptions(is_disabled=not link_preview, prefer_small_media=True)
+        self.link_preview = link_preview
         self._entity_name = entity_name  # entity id -> display name, for the mute button
+
+    @property
+    def _preview(self) -> LinkPreviewOptions:
+        return LinkPreviewOptions(is_disabled=not self.link_preview, prefer_small_media=True)
 
     def _keyboard(self, feedback: FeedbackButtons | None) -> InlineKeyboardMarkup | None:
         if feedback is None:

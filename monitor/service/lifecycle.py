@@ -188,6 +188,7 @@ class Monitor:
 
     def _swap(self, old: Runtime, new: Runtime) -> dict[str, list[str]]:
         self.stories.configure(new.settings.config.stories)
+        self.delivery.reconfigure(new.settings)
         new.stories = self.stories if new.settings.config.stories.enabled else None
         self.runtime = new  # polls started from now on see the new config
         changes = feed_changes(old.settings.config, new.settings.config)

@@ -90,8 +90,9 @@ def load_runtime(path: Path) -> Runtime:
 def restart_only_changes(old: Settings, new: Settings) -> list[str]:
     """Sections edited that only take effect after a restart."""
     changed = [name for name in RESTART_ONLY if getattr(old.config, name) != getattr(new.config, name)]
-    if old.config.telegram.token != new.config.telegram.token:
-        changed.append("telegram.token")
+    for key in ("token", "api_base_url", "commands"):  # the bot and its getUpdates loop are built at start
+        if getattr(old.config.telegram, key) != getattr(new.config.telegram, key):
+            changed.append(f"telegram.{key}")
     return changed
 
 

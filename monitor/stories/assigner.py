@@ -38,6 +38,7 @@ articles whose stories are known.
 from __future__ import annotations
 
 import base64
+import bisect
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -119,7 +120,7 @@ class StoryView:
     last_published: datetime
 
 
-@dataclass
+@dataclass(eq=False)  # one object per article: compared by identity (list.remove)
 class _Member:
     """An article as a story remembers it: sketches, not text."""
 
@@ -160,11 +161,17 @@ class _Story:
     kinds: set[str] = field(default_factory=set)  # kinds of event any of its articles mentions
 
     def add(self, member: _Member) -> None:
-        self.members.append(member)
+        # Kept in order of publication (reports mostly arrive in that order: an insort
+        # near the end), so the latest ones are a slice, not a sort per placement.
+        bisect.insort(self.members, member, key=lambda m: m.published)
         self.first = member.published if self.first is None else min(self.first, member.published)
         self.last = member.published if self.last is None else max(self.last, member.published)
         self.entities.update(member.entities)
         self.kinds.update(member.evidence.concepts)
+
+    def latest(self, count: int) -> list[_Member]:
+        """The `count` most recently published articles."""
+        return self.members[-count:]
 
     def view(self) -> StoryView:
         assert self.first is not None and self.last is not None
@@ -355,7 +362,7 @@ class StoryAssigner:
                 return 10.0 + check.copy_similarity, check
         if self._new_development(member, story):
             return None
-        recent = sorted(story.members, key=lambda m: m.published)[-self.settings.max_compared_per_story :]
+        recent = story.latest(self.settings.max_compared_per_story)
         best: tuple[float, PairCheck] | None = None
         for other in recent:
             check = self._check_pair(member, other)
@@ -541,6 +548,11 @@ class StoryAssigner:
             self._lsh.insert(member.id, self._signature(member))
         self._text_frequencies.add(member.vector)
         self._evidence_frequencies.update(key for _, key in member.evidence_keys())
+        if len(self._members) > self.settings.max_open_articles:
+            while len(self._members) > self.settings.max_open_articles:
+                oldest = self._members[next(iter(self._members))]  # dicts keep insertion order
+                self._forget_member(oldest, self._stories[oldest.story_id])
+            self._evidence_frequencies = +self._evidence_frequencies  # drop zero counts
 
     def _advance_clock(self, published: datetime) -> None:
         """Move the high-water mark of published times and forget stories closed by it."""
@@ -555,16 +567,22 @@ class StoryAssigner:
                 self._forget(story)
 
     def _forget(self, story: _Story) -> None:
-        del self._stories[story.id]
-        for member in story.members:
-            del self._members[member.id]
-            if member.url_key and self._by_url.get(member.url_key) == member.id:
-                del self._by_url[member.url_key]
-            if len(member.minhash):
-                self._lsh.remove(member.id)
-            self._text_frequencies.remove(member.vector)
-            self._evidence_frequencies.subtract(key for _, key in member.evidence_keys())
+        for member in list(story.members):
+            self._forget_member(member, story)
         self._evidence_frequencies = +self._evidence_frequencies  # drop zero counts
+
+    def _forget_member(self, member: _Member, story: _Story) -> None:
+        """Drop an article from memory; its story closes with its last remembered article."""
+        story.members.remove(member)
+        if not story.members:
+            del self._stories[story.id]
+        del self._members[member.id]
+        if member.url_key and self._by_url.get(member.url_key) == member.id:
+            del self._by_url[member.url_key]
+        if len(member.minhash):
+            self._lsh.remove(member.id)
+        self._text_frequencies.remove(member.vector)
+        self._evidence_frequencies.subtract(key for _, key in member.evidence_keys())
 
     # ------------------------------------------------------------- snapshots
 
