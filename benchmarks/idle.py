@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from docs_block import write_block  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from process_stats import cpu_seconds, status_mb  # noqa: E402
 
 SERVER = r'''
 import sys, threading
@@ -113,16 +113,6 @@ def write_config(folder: Path, port: int, feeds: int, concurrency: int) -> Path:
     return path
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    match = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    return int(match.group(1)) / 1024 if match else float("nan")
-
-
 def steady_cpu_shares(procs: dict[str, subprocess.Popen], duration: float) -> dict[str, tuple[float, float, float, float]]:
     """Per process running side by side: (whole-run CPU %, steady CPU % after the first
     minute, steady window s, run s)."""
@@ -172,7 +162,7 @@ def idle(feeds: int, duration: float, baseline: bool = True) -> tuple[dict, dict
             try:
                 shares = steady_cpu_shares(procs, duration)
                 total, steady, window, run = shares["service"]
-                rss = peak_rss_mb(proc.pid)
+                rss = status_mb(proc.pid, "VmHWM")
             finally:
                 stop_at = time.monotonic()
                 proc.terminate()

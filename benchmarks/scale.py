@@ -101,6 +101,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 from docs_block import write_block  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from process_stats import cpu_seconds, load_average, status_mb  # noqa: E402
 WATCHLIST = REPO / "config" / "watchlist.yaml"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DAY = 86400.0
@@ -482,20 +483,6 @@ def free_port(host: str) -> int:
 # --------------------------------------------------------------------------
 # Measuring a process from outside.
 # --------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def status_mb(pid: int, key: str) -> float:
-    match = re.search(rf"{key}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    return int(match.group(1)) / 1024 if match else float("nan")
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 @dataclass
