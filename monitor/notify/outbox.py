@@ -307,17 +307,21 @@ class Outbox:
         finally:
             self._in_flight.pop(row.chat_id, None)
 
-    async def _deliver_row(self, row: OutboxRow) -> None:
+    async def _claim(self, claim: Callable[..., int | None], *args: Any) -> int | None:
+        """The attempt id of a claim (`claim(*args)`); None when another sender took the
+        row, or the database refused (nothing written, nothing sent: it stays due)."""
         try:
-            attempt = await asyncio.to_thread(self.store.outbox.claim, row.id)
+            return await asyncio.to_thread(claim, *args)
         except OperationalError as exc:
-            # Nothing was written and nothing sent: the alert stays queued.
-            log.warning("outbox_claim_failed", alert=row.id, error=str(exc.orig) if exc.orig else str(exc))
+            log.warning("outbox_claim_failed", alert=args[0], error=str(exc.orig) if exc.orig else str(exc))
             self.counters.db_retries += 1
             self.governor.pause_all(0.5)
-            return
+            return None
+
+    async def _deliver_row(self, row: OutboxRow) -> None:
+        attempt = await self._claim(self.store.outbox.claim, row.id)
         if attempt is None:
-            return  # another sender took it
+            return
         if not self.may_send():  # the role was lost while claiming: nothing was sent
             await self._db(self.store.outbox.finish_retry, row.id, attempt, 0.0, "not sent: this instance stopped being the sender")
             return
@@ -357,15 +361,9 @@ class Outbox:
             self._in_flight.pop(row.chat_id, None)
 
     async def _edit_row(self, row: EditRow) -> None:
-        try:
-            attempt = await asyncio.to_thread(self.store.outbox.claim_edit, row.id, row.revision)
-        except OperationalError as exc:
-            log.warning("outbox_claim_failed", alert=row.id, error=str(exc.orig) if exc.orig else str(exc))
-            self.counters.db_retries += 1
-            self.governor.pause_all(0.5)
-            return
+        attempt = await self._claim(self.store.outbox.claim_edit, row.id, row.revision)
         if attempt is None:
-            return  # another sender took it, or it is shown already
+            return  # (or it is shown already)
         try:
             story, names = await asyncio.to_thread(read_story, self.store, row.story_id)
             # An edit without reply_markup would take a subscriber's feedback buttons away,
