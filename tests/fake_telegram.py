@@ -964,7 +964,8 @@ class FakeTelegram:
         record.message_id = message.message_id
         return self._message_json(message, chat)
 
-    def _api_editmessagetext(self, params: dict[str, Any], record: Call) -> Any:
+    def _message_to_edit(self, params: dict[str, Any], record: Call) -> tuple[Chat, Message]:
+        """(chat, message) an edit names, refused as Telegram refuses it."""
         if "inline_message_id" in params:
             raise _bad_request("inline messages are not supported by the fake")
         chat = self._writable_chat(params.get("chat_id"))
@@ -974,6 +975,10 @@ class FakeTelegram:
             raise _bad_request("message to edit not found")
         if not message.from_bot:
             raise _bad_request("message can't be edited")
+        return chat, message
+
+    def _api_editmessagetext(self, params: dict[str, Any], record: Call) -> Any:
+        chat, message = self._message_to_edit(params, record)
         raw, text, entities = self._parse_text(params)
         # As Telegram: an edit without reply_markup takes the inline keyboard away.
         markup = _inline_keyboard(params)
@@ -1072,15 +1077,7 @@ class FakeTelegram:
         return True
 
     def _api_editmessagereplymarkup(self, params: dict[str, Any], record: Call) -> Any:
-        if "inline_message_id" in params:
-            raise _bad_request("inline messages are not supported by the fake")
-        chat = self._writable_chat(params.get("chat_id"))
-        record.chat_id = chat.id
-        message = self.messages.get((chat.id, params.get("message_id")))  # type: ignore[arg-type]
-        if message is None:
-            raise _bad_request("message to edit not found")
-        if not message.from_bot:
-            raise _bad_request("message can't be edited")
+        chat, message = self._message_to_edit(params, record)
         markup = _inline_keyboard(params)
         if markup == message.reply_markup:
             raise _bad_request(

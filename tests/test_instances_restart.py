@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
+from conftest import database_rows
 from test_instances import CHANNEL_ID, Instance, NewsSite, alerted, instance_config, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -149,11 +149,6 @@ def test_instances_ride_out_a_database_stop_and_restart(tmp_path, site, fake_tel
     counts = {link: alerted(fake, link) for link in news.articles}
     assert len(counts) == 14 and all(n == 1 for n in counts.values()), counts
     assert codes == [0, 0], codes
-    engine = create_engine(database)
-    try:
-        with engine.connect() as conn:
-            statuses = dict(conn.execute(text("SELECT status, count(*) FROM alerts GROUP BY status")).all())
-            stored = conn.execute(text("SELECT count(*) FROM items WHERE title LIKE 'Rockets hit Camp Taji%'")).scalar()
-    finally:
-        engine.dispose()
+    statuses = dict(database_rows(database, "SELECT status, count(*) FROM alerts GROUP BY status"))
+    [(stored,)] = database_rows(database, "SELECT count(*) FROM items WHERE title LIKE 'Rockets hit Camp Taji%'")
     assert statuses == {"sent": 14} and stored == 14, (statuses, stored)

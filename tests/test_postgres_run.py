@@ -5,9 +5,8 @@ repositories' guarded outbox and batched bookkeeping hold on the server too."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from conftest import write_config
+from conftest import database_rows, write_config
 from monitor.cli import main
 from test_pipeline_e2e import build_site
 
@@ -24,11 +23,6 @@ def test_run_once_on_postgresql_alerts_once(tmp_path, site, capsys, postgres_url
     out, err = capsys.readouterr()
     assert out == "" and "Nothing new" in err
 
-    engine = create_engine(postgres_url)
-    try:
-        with engine.connect() as conn:
-            statuses = dict(conn.execute(text("SELECT status, count(*) FROM alerts GROUP BY status")).all())
-            polled = conn.execute(text("SELECT count(*) FROM feeds WHERE last_status IN ('ok', 'not_modified')")).scalar()
-    finally:
-        engine.dispose()
+    statuses = dict(database_rows(postgres_url, "SELECT status, count(*) FROM alerts GROUP BY status"))
+    [(polled,)] = database_rows(postgres_url, "SELECT count(*) FROM feeds WHERE last_status IN ('ok', 'not_modified')")
     assert statuses == {"sent": 3} and polled == 3

@@ -300,10 +300,14 @@ class Outbox:
     # -- one alert -----------------------------------------------------------
 
     async def _deliver_one(self, row: OutboxRow) -> None:
+        await self._one(self._deliver_row, row, "delivery_error")
+
+    async def _one(self, work: Callable[[R], Coroutine[Any, Any, None]], row: R, failure_event: str) -> None:
+        """One send or edit started for a chat; whatever it raises must not stop the sender."""
         try:
-            await self._deliver_row(row)
-        except Exception as exc:  # noqa: BLE001 - one alert must not stop the sender
-            log.exception("delivery_error", alert=row.id, chat=row.chat_id, error=str(exc))
+            await work(row)
+        except Exception as exc:  # noqa: BLE001
+            log.exception(failure_event, alert=row.id, chat=row.chat_id, error=str(exc))
         finally:
             self._in_flight.pop(row.chat_id, None)
 
@@ -353,12 +357,7 @@ class Outbox:
     # -- one edit of a story's message ------------------------------------------
 
     async def _edit_one(self, row: EditRow) -> None:
-        try:
-            await self._edit_row(row)
-        except Exception as exc:  # noqa: BLE001 - one edit must not stop the sender
-            log.exception("story_edit_error", alert=row.id, chat=row.chat_id, error=str(exc))
-        finally:
-            self._in_flight.pop(row.chat_id, None)
+        await self._one(self._edit_row, row, "story_edit_error")
 
     async def _edit_row(self, row: EditRow) -> None:
         attempt = await self._claim(self.store.outbox.claim_edit, row.id, row.revision)
