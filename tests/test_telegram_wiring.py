@@ -193,6 +193,8 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
     # Subscribers: one who blocked the bot (a definite failure), one whose answer is lost.
     from datetime import datetime, timedelta, timezone
 
+    from prometheus_client import generate_latest
+
     from monitor.ops import metrics
     from monitor.store import FoundMention, NewItem, QueuedAlert, Store
 
@@ -215,9 +217,11 @@ async def test_every_exported_metric_moves_when_its_event_happens(tmp_path, site
     fake.add_fault("502", body="empty")  # the second: an outage page
     fake.add_fault("drop_before")  # the third: the connection dropped, no answer
 
+    # The baseline is read before the service starts (the registry is this process's):
+    # its first polls come within startup_spread, sooner than /metrics could be asked.
+    baseline = samples(generate_latest(metrics.REGISTRY).decode())
     async with running(config) as monitor:
         port = await health_port(monitor)
-        baseline = await scrape(port)
         # In flight: the slow feed's poll is open while we look.
         in_flight = await until_metric(port, lambda page: value(page, "monitor_polls_in_flight") >= 1)
         release.set()
